@@ -1,0 +1,23 @@
+//! HTTP plumbing every ferrostack API shares, so each service's handlers only say
+//! what is particular to them:
+//! - [`error`]: handler errors as OpenStack faults, in the service's own body format;
+//! - [`request_id`]: `x-openstack-request-id` on every response and in every log line;
+//! - [`auth`]: the token a request carries, validated once and cached;
+//! - [`policy`]: who may do what, with the 403 OpenStack gives;
+//! - [`body`]: JSON bodies decoded with the bad field named in the 400;
+//! - [`page`]: `limit` / `marker` paging and the `links` that go with it;
+//! - [`server`]: binding, serving and graceful shutdown.
+
+pub mod auth;
+pub mod body;
+pub mod error;
+pub mod page;
+pub mod policy;
+pub mod request_id;
+pub mod server;
+pub mod url;
+
+pub use auth::{Auth, AuthContext, TokenCache, TokenValidator};
+pub use body::JsonBody;
+pub use error::{ApiError, ApiResult};
+pub use url::BaseUrl;

@@ -1,0 +1,44 @@
+//! Typed column access that reports which column was wrong instead of panicking.
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::DbError;
+
+pub trait RowExt {
+    fn str(&self, column: &str) -> Result<String, DbError>;
+    fn opt_str(&self, column: &str) -> Result<Option<String>, DbError>;
+    fn int(&self, column: &str) -> Result<i64, DbError>;
+    fn opt_int(&self, column: &str) -> Result<Option<i64>, DbError>;
+    /// Booleans are stored as 0/1 integers, the form all three databases share.
+    fn flag(&self, column: &str) -> Result<bool, DbError>;
+}
+
+fn column_error(column: &str, e: sqlx::Error) -> DbError {
+    DbError::Column {
+        column: column.into(),
+        reason: e.to_string(),
+    }
+}
+
+impl RowExt for AnyRow {
+    fn str(&self, column: &str) -> Result<String, DbError> {
+        self.try_get(column).map_err(|e| column_error(column, e))
+    }
+
+    fn opt_str(&self, column: &str) -> Result<Option<String>, DbError> {
+        self.try_get(column).map_err(|e| column_error(column, e))
+    }
+
+    fn int(&self, column: &str) -> Result<i64, DbError> {
+        self.try_get(column).map_err(|e| column_error(column, e))
+    }
+
+    fn opt_int(&self, column: &str) -> Result<Option<i64>, DbError> {
+        self.try_get(column).map_err(|e| column_error(column, e))
+    }
+
+    fn flag(&self, column: &str) -> Result<bool, DbError> {
+        Ok(self.int(column)? != 0)
+    }
+}
