@@ -18,6 +18,6 @@ pub mod server;
 pub mod url;
 
 pub use auth::{Auth, AuthContext, TokenCache, TokenValidator};
-pub use body::JsonBody;
+pub use body::{Fields, JsonBody};
 pub use error::{ApiError, ApiResult};
 pub use url::BaseUrl;

@@ -10,13 +10,13 @@ use std::borrow::Cow;
 use std::path::Path;
 use std::time::Duration;
 
-use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Executor};
 use tokio::sync::{Mutex, MutexGuard};
 
 pub use migrate::Migration;
 pub use row::RowExt;
-pub use sqlx::any::AnyArguments;
+pub use sqlx::any::{AnyArguments, AnyRow};
 pub use sqlx::{query, query_scalar, Any, AnyConnection, Row, Transaction};
 
 #[derive(Debug, thiserror::Error)]
@@ -136,6 +136,29 @@ impl Db {
             Dialect::Postgres => Cow::Owned(numbered_placeholders(sql)),
             _ => Cow::Borrowed(sql),
         }
+    }
+
+    /// A query for a fixed statement, placeholders adapted for this database.
+    pub fn q<'q>(&self, sql: &'static str) -> sqlx::query::Query<'q, Any, AnyArguments<'q>> {
+        sqlx::query(self.static_sql(sql))
+    }
+
+    /// `sql` adapted for this database. Statements are string literals, a finite
+    /// set, so the PostgreSQL forms are made once and kept.
+    pub fn static_sql(&self, sql: &'static str) -> &'static str {
+        if self.dialect != Dialect::Postgres {
+            return sql;
+        }
+        static CACHE: std::sync::OnceLock<
+            std::sync::Mutex<std::collections::HashMap<&'static str, &'static str>>,
+        > = std::sync::OnceLock::new();
+        let mut cache = CACHE
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        cache
+            .entry(sql)
+            .or_insert_with(|| Box::leak(numbered_placeholders(sql).into_boxed_str()))
     }
 
     /// Starts a write transaction (serialised among writers on SQLite).
