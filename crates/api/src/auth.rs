@@ -92,12 +92,7 @@ const MAX_ENTRIES: usize = 10_000;
 
 impl TokenCache {
     pub fn new(validator: Arc<dyn TokenValidator>, ttl: Duration) -> Self {
-        TokenCache {
-            validator,
-            ttl,
-            generation: AtomicU64::new(0),
-            entries: Mutex::new(HashMap::new()),
-        }
+        TokenCache { validator, ttl, generation: AtomicU64::new(0), entries: Mutex::new(HashMap::new()) }
     }
 
     /// A cache that never remembers: every request asks the validator.
@@ -123,14 +118,7 @@ impl TokenCache {
             if entries.len() >= MAX_ENTRIES {
                 entries.clear();
             }
-            entries.insert(
-                token.to_string(),
-                CacheEntry {
-                    context: context.clone(),
-                    until,
-                    generation,
-                },
-            );
+            entries.insert(token.to_string(), CacheEntry { context: context.clone(), until, generation });
         }
         Ok(context)
     }
@@ -138,10 +126,7 @@ impl TokenCache {
     /// Forgets every cached answer (a token or role was revoked somewhere).
     pub fn invalidate_all(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
-        self.entries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+        self.entries.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 }
 
@@ -165,8 +150,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Auth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let unauthenticated =
-            || ApiError::unauthorized("The request you have made requires authentication.");
+        let unauthenticated = || ApiError::unauthorized("The request you have made requires authentication.");
         let token = parts
             .headers
             .get(TOKEN_HEADER)
@@ -182,10 +166,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Auth {
         match cache.validate(&token).await {
             Ok(context) => Ok(Auth { context, token }),
             Err(TokenError::Invalid) => Err(unauthenticated()),
-            Err(TokenError::Unavailable(why)) => Err(ApiError(common::Fault::new(
-                503,
-                format!("Identity service unavailable: {why}"),
-            ))),
+            Err(TokenError::Unavailable(why)) => {
+                Err(ApiError(common::Fault::new(503, format!("Identity service unavailable: {why}"))))
+            }
         }
     }
 }
@@ -218,9 +201,7 @@ mod tests {
 
     #[tokio::test]
     async fn cache_asks_once_until_invalidated() {
-        let v = Arc::new(Counting {
-            calls: AtomicUsize::new(0),
-        });
+        let v = Arc::new(Counting { calls: AtomicUsize::new(0) });
         let cache = TokenCache::new(v.clone(), Duration::from_secs(60));
         for _ in 0..3 {
             assert_eq!(cache.validate("good").await.unwrap().user_id, "u");
@@ -237,9 +218,7 @@ mod tests {
 
     #[tokio::test]
     async fn uncached_asks_every_time_and_roles_match_case_insensitively() {
-        let v = Arc::new(Counting {
-            calls: AtomicUsize::new(0),
-        });
+        let v = Arc::new(Counting { calls: AtomicUsize::new(0) });
         let cache = TokenCache::uncached(v.clone());
         let ctx = cache.validate("good").await.unwrap();
         cache.validate("good").await.unwrap();

@@ -27,9 +27,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
 /// Decodes `bytes` as `T`, naming the offending field on failure.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request(
-            "The request body is empty; a JSON object is expected.",
-        ));
+        return Err(ApiError::bad_request("The request body is empty; a JSON object is expected."));
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
@@ -38,15 +36,9 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         if inner.is_syntax() || inner.is_eof() {
             ApiError::bad_request(format!("Malformed request body: {inner}"))
         } else if path == "." {
-            ApiError::bad_request(format!(
-                "Invalid input for the request body: {}",
-                strip_position(&inner)
-            ))
+            ApiError::bad_request(format!("Invalid input for the request body: {}", strip_position(&inner)))
         } else {
-            ApiError::bad_request(format!(
-                "Invalid input for field '{path}': {}",
-                strip_position(&inner)
-            ))
+            ApiError::bad_request(format!("Invalid input for field '{path}': {}", strip_position(&inner)))
         }
     })
 }
@@ -89,16 +81,8 @@ mod tests {
     #[test]
     fn missing_fields_and_garbage_are_400s() {
         let e = decode::<Outer>(br#"{"user": {}}"#).unwrap_err();
-        assert!(
-            e.0.message.contains("'user'") && e.0.message.contains("name"),
-            "{}",
-            e.0.message
-        );
-        assert!(decode::<Outer>(b"{not json")
-            .unwrap_err()
-            .0
-            .message
-            .starts_with("Malformed"));
+        assert!(e.0.message.contains("'user'") && e.0.message.contains("name"), "{}", e.0.message);
+        assert!(decode::<Outer>(b"{not json").unwrap_err().0.message.starts_with("Malformed"));
         assert_eq!(decode::<Outer>(b"  ").unwrap_err().status(), 400);
         assert!(decode::<Outer>(br#"{"user": {"name": "x"}}"#).is_ok());
     }
@@ -119,16 +103,12 @@ impl Fields {
         match body {
             Value::Object(mut o) => match o.remove(resource) {
                 Some(Value::Object(map)) => Ok(Fields { resource, map }),
-                Some(_) => Err(ApiError::bad_request(format!(
-                    "Invalid input for field '{resource}': expected an object"
-                ))),
-                None => Err(ApiError::bad_request(format!(
-                    "Expecting to find {resource} in request body."
-                ))),
+                Some(_) => {
+                    Err(ApiError::bad_request(format!("Invalid input for field '{resource}': expected an object")))
+                }
+                None => Err(ApiError::bad_request(format!("Expecting to find {resource} in request body."))),
             },
-            _ => Err(ApiError::bad_request(
-                "The request body must be a JSON object.",
-            )),
+            _ => Err(ApiError::bad_request("The request body must be a JSON object.")),
         }
     }
 
@@ -137,10 +117,7 @@ impl Fields {
     }
 
     fn invalid(&self, field: &str, why: &str) -> ApiError {
-        ApiError::bad_request(format!(
-            "Invalid input for field '{}.{field}': {why}",
-            self.resource
-        ))
+        ApiError::bad_request(format!("Invalid input for field '{}.{field}': {why}", self.resource))
     }
 
     pub fn has(&self, field: &str) -> bool {
@@ -169,9 +146,7 @@ impl Fields {
     /// A required string of `min..=max` characters with at least one
     /// non-whitespace character.
     pub fn name(&mut self, field: &str, max: usize) -> Result<String, ApiError> {
-        let s = self
-            .string(field)?
-            .ok_or_else(|| self.invalid(field, "required"))?;
+        let s = self.string(field)?.ok_or_else(|| self.invalid(field, "required"))?;
         self.check_name(field, s, max)
     }
 
@@ -201,10 +176,7 @@ impl Fields {
         }
     }
 
-    pub fn object(
-        &mut self,
-        field: &str,
-    ) -> Result<Option<serde_json::Map<String, Value>>, ApiError> {
+    pub fn object(&mut self, field: &str) -> Result<Option<serde_json::Map<String, Value>>, ApiError> {
         match self.map.remove(field) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Object(o)) => Ok(Some(o)),
@@ -263,8 +235,7 @@ mod fields_tests {
 
     #[test]
     fn names_must_have_substance_and_bodies_their_resource() {
-        let mut f =
-            Fields::from_body(json!({"p": {"name": "  ", "n2": "x".repeat(70)}}), "p").unwrap();
+        let mut f = Fields::from_body(json!({"p": {"name": "  ", "n2": "x".repeat(70)}}), "p").unwrap();
         assert_eq!(f.name("name", 64).unwrap_err().status(), 400);
         assert_eq!(f.name("n2", 64).unwrap_err().status(), 400);
         assert_eq!(f.name("absent", 64).unwrap_err().status(), 400);

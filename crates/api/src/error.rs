@@ -50,8 +50,7 @@ impl IntoResponse for ApiError {
         if self.0.status >= 500 {
             tracing::error!(status = self.0.status, message = %self.0.message, "request failed");
         }
-        let status =
-            StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut resp = status.into_response();
         // The body is written by `fault_layer`, which knows the API's format.
         resp.extensions_mut().insert(self.0);
@@ -73,10 +72,7 @@ pub async fn fault_layer(format: FaultFormat, req: Request, next: Next) -> Respo
     };
     let (mut parts, _) = resp.into_parts();
     let body = format.body(&fault).to_string();
-    parts.headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(body))
 }

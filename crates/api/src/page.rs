@@ -19,9 +19,7 @@ impl Page {
         let limit = match query.get("limit") {
             None => None,
             Some(s) => Some(s.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "Invalid input for field 'limit': {s:?} is not a non-negative integer"
-                ))
+                ApiError::bad_request(format!("Invalid input for field 'limit': {s:?} is not a non-negative integer"))
             })? as usize),
         };
         let marker = query.get("marker").filter(|m| !m.is_empty()).cloned();
@@ -36,11 +34,7 @@ impl Page {
 
     /// The page of `items` (already sorted) and, when the page is full, the marker
     /// for the next one. An unknown marker is a 400, as in Nova.
-    pub fn apply<T>(
-        &self,
-        items: Vec<T>,
-        id: impl Fn(&T) -> &str,
-    ) -> ApiResult<(Vec<T>, Option<String>)> {
+    pub fn apply<T>(&self, items: Vec<T>, id: impl Fn(&T) -> &str) -> ApiResult<(Vec<T>, Option<String>)> {
         let start = match &self.marker {
             None => 0,
             Some(m) => {
@@ -56,9 +50,7 @@ impl Page {
             None => Ok((rest.collect(), None)),
             Some(limit) => {
                 let page: Vec<T> = rest.take(limit).collect();
-                let next = (limit > 0 && page.len() == limit)
-                    .then(|| page.last().map(|t| id(t).to_string()))
-                    .flatten();
+                let next = (limit > 0 && page.len() == limit).then(|| page.last().map(|t| id(t).to_string())).flatten();
                 Ok((page, next))
             }
         }
@@ -68,10 +60,7 @@ impl Page {
 /// The `next` link for a collection URL: the request's own parameters with
 /// `marker` replaced.
 pub fn next_link(collection_url: &str, query: &HashMap<String, String>, marker: &str) -> String {
-    let mut params: Vec<(&String, &String)> = query
-        .iter()
-        .filter(|(k, _)| k.as_str() != "marker")
-        .collect();
+    let mut params: Vec<(&String, &String)> = query.iter().filter(|(k, _)| k.as_str() != "marker").collect();
     params.sort();
     let mut url = format!("{collection_url}?");
     for (k, v) in params {
@@ -85,9 +74,7 @@ fn encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }
@@ -99,10 +86,7 @@ mod tests {
     use super::*;
 
     fn q(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -111,10 +95,7 @@ mod tests {
         let mut seen = Vec::new();
         let mut marker = None;
         loop {
-            let page = Page {
-                limit: Some(3),
-                marker: marker.clone(),
-            };
+            let page = Page { limit: Some(3), marker: marker.clone() };
             let (got, next) = page.apply(items.clone(), |s| s.as_str()).unwrap();
             seen.extend(got);
             match next {
@@ -127,18 +108,8 @@ mod tests {
 
     #[test]
     fn bad_limits_and_unknown_markers_are_400s() {
-        assert_eq!(
-            Page::from_query(&q(&[("limit", "-1")]))
-                .unwrap_err()
-                .status(),
-            400
-        );
-        assert_eq!(
-            Page::from_query(&q(&[("limit", "x")]))
-                .unwrap_err()
-                .status(),
-            400
-        );
+        assert_eq!(Page::from_query(&q(&[("limit", "-1")])).unwrap_err().status(), 400);
+        assert_eq!(Page::from_query(&q(&[("limit", "x")])).unwrap_err().status(), 400);
         let p = Page::from_query(&q(&[("limit", "2"), ("marker", "nope")])).unwrap();
         assert_eq!(p.apply(vec!["a"], |s| s).unwrap_err().status(), 400);
         assert_eq!(Page::default().capped(5).limit, Some(5));
@@ -146,11 +117,7 @@ mod tests {
 
     #[test]
     fn next_link_keeps_filters_and_replaces_the_marker() {
-        let link = next_link(
-            "http://h/v2.0/ports",
-            &q(&[("limit", "2"), ("marker", "old"), ("name", "a b")]),
-            "m1",
-        );
+        let link = next_link("http://h/v2.0/ports", &q(&[("limit", "2"), ("marker", "old"), ("name", "a b")]), "m1");
         assert_eq!(link, "http://h/v2.0/ports?limit=2&name=a%20b&marker=m1");
     }
 }

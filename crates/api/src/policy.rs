@@ -10,9 +10,7 @@ pub fn enforce(action: &str, allowed: bool) -> ApiResult<()> {
         Ok(())
     } else {
         tracing::info!(action, "policy refused the request");
-        Err(ApiError::forbidden(format!(
-            "You are not authorized to perform the requested action: {action}."
-        )))
+        Err(ApiError::forbidden(format!("You are not authorized to perform the requested action: {action}.")))
     }
 }
 

@@ -42,10 +42,6 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(parts
-            .extensions
-            .get::<RequestId>()
-            .cloned()
-            .unwrap_or_else(|| RequestId(common::id::new_request_id())))
+        Ok(parts.extensions.get::<RequestId>().cloned().unwrap_or_else(|| RequestId(common::id::new_request_id())))
     }
 }

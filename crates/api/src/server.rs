@@ -16,20 +16,11 @@ use crate::request_id::request_id_layer;
 
 /// Wraps a service's routes with what every API has: request ids, token
 /// validation through `tokens`, and faults in `format`.
-pub fn finish(
-    router: Router,
-    service: &'static str,
-    format: FaultFormat,
-    tokens: Arc<TokenCache>,
-) -> Router {
+pub fn finish(router: Router, service: &'static str, format: FaultFormat, tokens: Arc<TokenCache>) -> Router {
     router
         .layer(Extension(tokens))
-        .layer(middleware::from_fn(move |req, next| {
-            fault_layer(format, req, next)
-        }))
-        .layer(middleware::from_fn(move |req, next| {
-            request_id_layer(service, req, next)
-        }))
+        .layer(middleware::from_fn(move |req, next| fault_layer(format, req, next)))
+        .layer(middleware::from_fn(move |req, next| request_id_layer(service, req, next)))
 }
 
 pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
@@ -42,7 +33,5 @@ pub async fn serve(
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
 }

@@ -20,14 +20,8 @@ impl<S: Send + Sync> FromRequestParts<S> for BaseUrl {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let header_str = |name| {
-            parts
-                .headers
-                .get(name)
-                .and_then(|v: &header::HeaderValue| v.to_str().ok())
-        };
-        let scheme =
-            header_str(header::HeaderName::from_static("x-forwarded-proto")).unwrap_or("http");
+        let header_str = |name| parts.headers.get(name).and_then(|v: &header::HeaderValue| v.to_str().ok());
+        let scheme = header_str(header::HeaderName::from_static("x-forwarded-proto")).unwrap_or("http");
         let host = header_str(header::HOST)
             .map(str::to_string)
             .or_else(|| parts.uri.authority().map(|a| a.to_string()))

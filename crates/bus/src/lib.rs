@@ -34,17 +34,11 @@ pub struct Target {
 
 impl Target {
     pub fn topic(topic: impl Into<String>) -> Self {
-        Target {
-            topic: topic.into(),
-            server: None,
-        }
+        Target { topic: topic.into(), server: None }
     }
 
     pub fn server(topic: impl Into<String>, server: impl Into<String>) -> Self {
-        Target {
-            topic: topic.into(),
-            server: Some(server.into()),
-        }
+        Target { topic: topic.into(), server: Some(server.into()) }
     }
 }
 
@@ -70,11 +64,7 @@ pub struct Message {
 
 impl Message {
     pub fn new(method: impl Into<String>, args: Value) -> Self {
-        Message {
-            method: method.into(),
-            args,
-            request_id: None,
-        }
+        Message { method: method.into(), args, request_id: None }
     }
 
     pub fn with_request_id(mut self, request_id: Option<String>) -> Self {
@@ -93,10 +83,7 @@ pub struct RemoteError {
 
 impl RemoteError {
     pub fn new(kind: impl Into<String>, message: impl Into<String>) -> Self {
-        RemoteError {
-            kind: kind.into(),
-            message: message.into(),
-        }
+        RemoteError { kind: kind.into(), message: message.into() }
     }
 }
 
@@ -161,12 +148,7 @@ impl Listener {
 /// What carries messages between processes (or within one).
 #[async_trait::async_trait]
 pub trait Transport: Send + Sync + 'static {
-    async fn call(
-        &self,
-        target: &Target,
-        msg: Message,
-        timeout: Duration,
-    ) -> Result<Value, BusError>;
+    async fn call(&self, target: &Target, msg: Message, timeout: Duration) -> Result<Value, BusError>;
     async fn cast(&self, target: &Target, msg: Message) -> Result<(), BusError>;
     async fn fanout(&self, topic: &str, msg: Message) -> Result<(), BusError>;
     /// Receives, as `server`, the messages for `topic`, for `topic.server`, and the
@@ -184,10 +166,7 @@ pub struct Bus {
 impl Bus {
     pub fn new(transport: Arc<dyn Transport>) -> Self {
         // oslo.messaging's rpc_response_timeout default.
-        Bus {
-            transport,
-            default_timeout: Duration::from_secs(60),
-        }
+        Bus { transport, default_timeout: Duration::from_secs(60) }
     }
 
     /// A bus that only reaches this process.
@@ -201,16 +180,10 @@ impl Bus {
     }
 
     pub async fn call(&self, target: &Target, msg: Message) -> Result<Value, BusError> {
-        self.call_with_timeout(target, msg, self.default_timeout)
-            .await
+        self.call_with_timeout(target, msg, self.default_timeout).await
     }
 
-    pub async fn call_with_timeout(
-        &self,
-        target: &Target,
-        msg: Message,
-        timeout: Duration,
-    ) -> Result<Value, BusError> {
+    pub async fn call_with_timeout(&self, target: &Target, msg: Message, timeout: Duration) -> Result<Value, BusError> {
         tracing::debug!(%target, method = %msg.method, request_id = ?msg.request_id, "rpc call");
         self.transport.call(target, msg, timeout).await
     }

@@ -33,12 +33,7 @@ impl InProcess {
         let entry = topics.get_mut(&target.topic).ok_or_else(none)?;
         entry.servers.retain(|(_, tx)| !tx.is_closed());
         match &target.server {
-            Some(name) => entry
-                .servers
-                .iter()
-                .find(|(s, _)| s == name)
-                .map(|(_, tx)| tx.clone())
-                .ok_or_else(none),
+            Some(name) => entry.servers.iter().find(|(s, _)| s == name).map(|(_, tx)| tx.clone()).ok_or_else(none),
             None => {
                 if entry.servers.is_empty() {
                     return Err(none());
@@ -63,38 +58,21 @@ impl InProcess {
 
 #[async_trait::async_trait]
 impl Transport for InProcess {
-    async fn call(
-        &self,
-        target: &Target,
-        msg: Message,
-        timeout: Duration,
-    ) -> Result<Value, BusError> {
+    async fn call(&self, target: &Target, msg: Message, timeout: Duration) -> Result<Value, BusError> {
         let tx = self.route(target)?;
         let (reply_tx, reply_rx) = oneshot::channel();
-        tx.send(Incoming::new(msg, Some(reply_tx)))
-            .await
-            .map_err(|_| BusError::NoListener(target.to_string()))?;
+        tx.send(Incoming::new(msg, Some(reply_tx))).await.map_err(|_| BusError::NoListener(target.to_string()))?;
         match tokio::time::timeout(timeout, reply_rx).await {
-            Err(_) => Err(BusError::Timeout {
-                target: target.to_string(),
-                timeout,
-            }),
-            Ok(Err(_)) => Err(BusError::NoReply {
-                target: target.to_string(),
-            }),
+            Err(_) => Err(BusError::Timeout { target: target.to_string(), timeout }),
+            Ok(Err(_)) => Err(BusError::NoReply { target: target.to_string() }),
             Ok(Ok(Ok(v))) => Ok(v),
-            Ok(Ok(Err(error))) => Err(BusError::Remote {
-                target: target.to_string(),
-                error,
-            }),
+            Ok(Ok(Err(error))) => Err(BusError::Remote { target: target.to_string(), error }),
         }
     }
 
     async fn cast(&self, target: &Target, msg: Message) -> Result<(), BusError> {
         let tx = self.route(target)?;
-        tx.send(Incoming::new(msg, None))
-            .await
-            .map_err(|_| BusError::NoListener(target.to_string()))
+        tx.send(Incoming::new(msg, None)).await.map_err(|_| BusError::NoListener(target.to_string()))
     }
 
     async fn fanout(&self, topic: &str, msg: Message) -> Result<(), BusError> {

@@ -19,10 +19,7 @@ async fn call_returns_the_servers_answer_or_its_error() {
     let bus = Bus::in_process();
     bus.serve("conductor", "host1", echo).await.unwrap();
     let t = Target::topic("conductor");
-    let got = bus
-        .call(&t, Message::new("echo", json!({"x": 1})))
-        .await
-        .unwrap();
+    let got = bus.call(&t, Message::new("echo", json!({"x": 1}))).await.unwrap();
     assert_eq!(got, json!({"x": 1}));
     match bus.call(&t, Message::new("fail", json!(null))).await {
         Err(BusError::Remote { error, .. }) => assert_eq!(error.kind, "Boom"),
@@ -34,19 +31,11 @@ async fn call_returns_the_servers_answer_or_its_error() {
 async fn call_without_a_server_fails_and_a_silent_server_times_out() {
     let bus = Bus::in_process();
     let t = Target::topic("nobody");
-    assert!(matches!(
-        bus.call(&t, Message::new("echo", json!(null))).await,
-        Err(BusError::NoListener(_))
-    ));
+    assert!(matches!(bus.call(&t, Message::new("echo", json!(null))).await, Err(BusError::NoListener(_))));
     // A listener that never answers.
     let _listener = bus.listen("slow", "h").await.unwrap();
-    let r = bus
-        .call_with_timeout(
-            &Target::topic("slow"),
-            Message::new("x", json!(null)),
-            Duration::from_millis(20),
-        )
-        .await;
+    let r =
+        bus.call_with_timeout(&Target::topic("slow"), Message::new("x", json!(null)), Duration::from_millis(20)).await;
     assert!(matches!(r, Err(BusError::Timeout { .. })), "{r:?}");
 }
 
@@ -56,27 +45,16 @@ async fn casts_spread_over_servers_and_direct_targets_reach_one() {
     let mut a = bus.listen("compute", "a").await.unwrap();
     let mut b = bus.listen("compute", "b").await.unwrap();
     for i in 0..4 {
-        bus.cast(&Target::topic("compute"), Message::new("n", json!(i)))
-            .await
-            .unwrap();
+        bus.cast(&Target::topic("compute"), Message::new("n", json!(i))).await.unwrap();
     }
     for _ in 0..2 {
         assert!(!a.next().await.unwrap().is_call());
         b.next().await.unwrap();
     }
-    bus.cast(
-        &Target::server("compute", "b"),
-        Message::new("only-b", json!(null)),
-    )
-    .await
-    .unwrap();
+    bus.cast(&Target::server("compute", "b"), Message::new("only-b", json!(null))).await.unwrap();
     assert_eq!(b.next().await.unwrap().message.method, "only-b");
     assert!(matches!(
-        bus.cast(
-            &Target::server("compute", "zz"),
-            Message::new("x", json!(null))
-        )
-        .await,
+        bus.cast(&Target::server("compute", "zz"), Message::new("x", json!(null))).await,
         Err(BusError::NoListener(_))
     ));
 }
@@ -99,8 +77,6 @@ async fn a_gone_listener_is_forgotten() {
     let bus = Bus::in_process();
     drop(bus.listen("t", "a").await.unwrap());
     let mut b = bus.listen("t", "b").await.unwrap();
-    bus.cast(&Target::topic("t"), Message::new("m", json!(null)))
-        .await
-        .unwrap();
+    bus.cast(&Target::topic("t"), Message::new("m", json!(null))).await.unwrap();
     assert_eq!(b.next().await.unwrap().message.method, "m");
 }

@@ -16,12 +16,7 @@ pub enum ConfigError {
     #[error("invalid config: {0}")]
     Parse(String),
     #[error("invalid value {value:?} for option [{section}] {name}: {reason}")]
-    Invalid {
-        section: String,
-        name: String,
-        value: String,
-        reason: String,
-    },
+    Invalid { section: String, name: String, value: String, reason: String },
 }
 
 /// A declared configuration option: where it lives, its default and what it does.
@@ -98,10 +93,8 @@ impl Config {
     }
 
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let ini = Ini::load_from_file(path).map_err(|source| ConfigError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let ini = Ini::load_from_file(path)
+            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
         Ok(Config { ini })
     }
 
@@ -153,24 +146,10 @@ pub fn sample(opts: &[Opt]) -> String {
 mod tests {
     use super::*;
 
-    const EXPIRATION: Opt = Opt {
-        section: "token",
-        name: "expiration",
-        default: "3600",
-        help: "Token lifetime in seconds.",
-    };
-    const ENABLED: Opt = Opt {
-        section: "x",
-        name: "enabled",
-        default: "true",
-        help: "",
-    };
-    const LIST: Opt = Opt {
-        section: "x",
-        name: "list",
-        default: "a, b",
-        help: "",
-    };
+    const EXPIRATION: Opt =
+        Opt { section: "token", name: "expiration", default: "3600", help: "Token lifetime in seconds." };
+    const ENABLED: Opt = Opt { section: "x", name: "enabled", default: "true", help: "" };
+    const LIST: Opt = Opt { section: "x", name: "list", default: "a, b", help: "" };
 
     #[test]
     fn defaults_apply_until_the_file_sets_a_value() {

@@ -17,11 +17,7 @@ pub struct Fault {
 
 impl Fault {
     pub fn new(status: u16, message: impl Into<String>) -> Self {
-        Fault {
-            status,
-            message: message.into(),
-            kind: None,
-        }
+        Fault { status, message: message.into(), kind: None }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {

@@ -20,8 +20,7 @@ pub fn new_request_id() -> String {
 
 /// Whether `s` has the shape of a request id we would accept from a caller.
 pub fn is_request_id(s: &str) -> bool {
-    s.strip_prefix("req-")
-        .is_some_and(|rest| Uuid::parse_str(rest).is_ok())
+    s.strip_prefix("req-").is_some_and(|rest| Uuid::parse_str(rest).is_ok())
 }
 
 #[cfg(test)]
@@ -32,9 +31,7 @@ mod tests {
     fn hex_ids_are_32_lowercase_hex_digits() {
         let id = new_hex_id();
         assert_eq!(id.len(), 32);
-        assert!(id
-            .chars()
-            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(id.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
         assert_ne!(id, new_hex_id());
     }
 

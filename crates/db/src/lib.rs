@@ -26,11 +26,7 @@ pub enum DbError {
     #[error("database error: {0}")]
     Sqlx(#[from] sqlx::Error),
     #[error("migration {version} ({description}) failed: {source}")]
-    Migration {
-        version: i64,
-        description: String,
-        source: sqlx::Error,
-    },
+    Migration { version: i64, description: String, source: sqlx::Error },
     #[error("column {column}: {reason}")]
     Column { column: String, reason: String },
 }
@@ -86,11 +82,7 @@ impl Db {
     pub async fn connect(url: &str) -> Result<Db, DbError> {
         sqlx::any::install_default_drivers();
         let (dialect, url) = normalize_url(url)?;
-        let max = if dialect == Dialect::Sqlite && url.contains(":memory:") {
-            1
-        } else {
-            8
-        };
+        let max = if dialect == Dialect::Sqlite && url.contains(":memory:") { 1 } else { 8 };
         let pool = AnyPoolOptions::new()
             .max_connections(max)
             .min_connections(if max == 1 { 1 } else { 0 })
@@ -110,11 +102,7 @@ impl Db {
             })
             .connect(&url)
             .await?;
-        Ok(Db {
-            pool,
-            dialect,
-            write_lock: Mutex::new(()),
-        })
+        Ok(Db { pool, dialect, write_lock: Mutex::new(()) })
     }
 
     /// A SQLite database in a file, created if absent.
@@ -149,16 +137,10 @@ impl Db {
         if self.dialect != Dialect::Postgres {
             return sql;
         }
-        static CACHE: std::sync::OnceLock<
-            std::sync::Mutex<std::collections::HashMap<&'static str, &'static str>>,
-        > = std::sync::OnceLock::new();
-        let mut cache = CACHE
-            .get_or_init(Default::default)
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        cache
-            .entry(sql)
-            .or_insert_with(|| Box::leak(numbered_placeholders(sql).into_boxed_str()))
+        static CACHE: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<&'static str, &'static str>>> =
+            std::sync::OnceLock::new();
+        let mut cache = CACHE.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
+        cache.entry(sql).or_insert_with(|| Box::leak(numbered_placeholders(sql).into_boxed_str()))
     }
 
     /// Starts a write transaction (serialised among writers on SQLite).
@@ -189,9 +171,7 @@ impl Db {
 }
 
 fn normalize_url(url: &str) -> Result<(Dialect, String), DbError> {
-    let (scheme, rest) = url
-        .split_once("://")
-        .ok_or_else(|| DbError::UnsupportedUrl(url.into()))?;
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| DbError::UnsupportedUrl(url.into()))?;
     // oslo.db names the Python driver after a `+`; sqlx picks its own.
     let scheme = scheme.split('+').next().unwrap_or(scheme);
     match scheme {
@@ -242,19 +222,13 @@ mod tests {
     #[test]
     fn oslo_urls_map_to_sqlx_urls() {
         let (d, u) = normalize_url("sqlite:////var/lib/k.db").unwrap();
-        assert_eq!(
-            (d, u.as_str()),
-            (Dialect::Sqlite, "sqlite:///var/lib/k.db?mode=rwc")
-        );
+        assert_eq!((d, u.as_str()), (Dialect::Sqlite, "sqlite:///var/lib/k.db?mode=rwc"));
         let (_, u) = normalize_url("sqlite:///rel.db").unwrap();
         assert_eq!(u, "sqlite://rel.db?mode=rwc");
         let (_, u) = normalize_url("sqlite://").unwrap();
         assert_eq!(u, "sqlite::memory:");
         let (d, u) = normalize_url("mysql+pymysql://k:pw@db/keystone").unwrap();
-        assert_eq!(
-            (d, u.as_str()),
-            (Dialect::MySql, "mysql://k:pw@db/keystone")
-        );
+        assert_eq!((d, u.as_str()), (Dialect::MySql, "mysql://k:pw@db/keystone"));
         assert!(normalize_url("oracle://x").is_err());
         assert!(normalize_url("nonsense").is_err());
     }
@@ -270,9 +244,7 @@ mod tests {
     #[tokio::test]
     async fn write_transactions_commit_and_roll_back() {
         let dir = tempfile::tempdir().unwrap();
-        let db = Db::open_sqlite_file(&dir.path().join("t.db"))
-            .await
-            .unwrap();
+        let db = Db::open_sqlite_file(&dir.path().join("t.db")).await.unwrap();
         db.migrate(&[Migration {
             version: 1,
             description: "t",
@@ -282,21 +254,11 @@ mod tests {
         .unwrap();
 
         let mut w = db.begin_write().await.unwrap();
-        query(&db.sql("INSERT INTO t (id, n) VALUES (?, ?)"))
-            .bind("a")
-            .bind(1i64)
-            .execute(w.conn())
-            .await
-            .unwrap();
+        query(&db.sql("INSERT INTO t (id, n) VALUES (?, ?)")).bind("a").bind(1i64).execute(w.conn()).await.unwrap();
         w.commit().await.unwrap();
 
         let mut w = db.begin_write().await.unwrap();
-        query(&db.sql("INSERT INTO t (id, n) VALUES (?, ?)"))
-            .bind("b")
-            .bind(2i64)
-            .execute(w.conn())
-            .await
-            .unwrap();
+        query(&db.sql("INSERT INTO t (id, n) VALUES (?, ?)")).bind("b").bind(2i64).execute(w.conn()).await.unwrap();
         drop(w); // rolled back
 
         let dup = query(&db.sql("INSERT INTO t (id, n) VALUES (?, ?)"))

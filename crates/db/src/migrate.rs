@@ -24,34 +24,22 @@ pub(crate) async fn run(db: &Db, migrations: &[Migration]) -> Result<(), DbError
                 applied_at BIGINT NOT NULL)",
         )
         .await?;
-    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations")
-        .fetch_all(db.pool())
-        .await?;
+    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations").fetch_all(db.pool()).await?;
     for m in migrations.iter().filter(|m| !applied.contains(&m.version)) {
-        let fail = |source| DbError::Migration {
-            version: m.version,
-            description: m.description.into(),
-            source,
-        };
+        let fail = |source| DbError::Migration { version: m.version, description: m.description.into(), source };
         let mut w = db.begin_write().await?;
         for stmt in m.statements {
             w.conn().execute(*stmt).await.map_err(fail)?;
         }
-        sqlx::query(&db.sql(
-            "INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, ?)",
-        ))
-        .bind(m.version)
-        .bind(m.description)
-        .bind(common::time::now_micros())
-        .execute(w.conn())
-        .await
-        .map_err(fail)?;
+        sqlx::query(&db.sql("INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, ?)"))
+            .bind(m.version)
+            .bind(m.description)
+            .bind(common::time::now_micros())
+            .execute(w.conn())
+            .await
+            .map_err(fail)?;
         w.commit().await?;
-        tracing::info!(
-            version = m.version,
-            description = m.description,
-            "applied migration"
-        );
+        tracing::info!(version = m.version, description = m.description, "applied migration");
     }
     Ok(())
 }

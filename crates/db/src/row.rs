@@ -15,10 +15,7 @@ pub trait RowExt {
 }
 
 fn column_error(column: &str, e: sqlx::Error) -> DbError {
-    DbError::Column {
-        column: column.into(),
-        reason: e.to_string(),
-    }
+    DbError::Column { column: column.into(), reason: e.to_string() }
 }
 
 impl RowExt for AnyRow {

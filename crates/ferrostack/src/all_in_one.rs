@@ -46,11 +46,8 @@ fn admin_password(state: &Path, given: Option<String>) -> anyhow::Result<String>
             return Ok(p);
         }
     }
-    let p: String = rand::thread_rng()
-        .sample_iter(rand::distributions::Alphanumeric)
-        .take(24)
-        .map(char::from)
-        .collect();
+    let p: String =
+        rand::thread_rng().sample_iter(rand::distributions::Alphanumeric).take(24).map(char::from).collect();
     clouds::write_private(&file, &p)?;
     Ok(p)
 }
@@ -75,21 +72,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         Some(f) => Config::load(f)?,
         None => Config::empty(),
     };
-    config.set_default(
-        "database",
-        "connection",
-        format!("sqlite:///{}", state.join("identity.db").display()),
-    );
-    config.set_default(
-        "fernet_tokens",
-        "key_repository",
-        state.join("fernet-keys").display().to_string(),
-    );
-    config.set_default(
-        "credential",
-        "key_repository",
-        state.join("credential-keys").display().to_string(),
-    );
+    config.set_default("database", "connection", format!("sqlite:///{}", state.join("identity.db").display()));
+    config.set_default("fernet_tokens", "key_repository", state.join("fernet-keys").display().to_string());
+    config.set_default("credential", "key_repository", state.join("credential-keys").display().to_string());
     let password = admin_password(&state, args.admin_password.clone())?;
 
     let identity = Identity::open(IdentityConfig::from_config(&config)?).await?;
@@ -100,36 +85,18 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let host = public_host(args.bind);
     let auth_url = format!("http://{host}:{port}/v3");
     let region = "RegionOne";
-    let catalog = vec![CatalogEntry {
-        service_type: "identity".into(),
-        name: "keystone".into(),
-        url: auth_url.clone(),
-    }];
-    identity::bootstrap(
-        &identity,
-        &Bootstrap {
-            admin_password: password.clone(),
-            region: region.into(),
-            catalog,
-        },
-    )
-    .await
-    .context("bootstrapping identity")?;
+    let catalog =
+        vec![CatalogEntry { service_type: "identity".into(), name: "keystone".into(), url: auth_url.clone() }];
+    identity::bootstrap(&identity, &Bootstrap { admin_password: password.clone(), region: region.into(), catalog })
+        .await
+        .context("bootstrapping identity")?;
 
-    let creds = Credentials {
-        auth_url: &auth_url,
-        password: &password,
-        region,
-    };
+    let creds = Credentials { auth_url: &auth_url, password: &password, region };
     let clouds_file = state.join("clouds.yaml");
     clouds::write_private(&clouds_file, &clouds::clouds_yaml(&creds))?;
     clouds::write_private(&state.join("openrc"), &clouds::openrc(&creds))?;
 
-    let server = tokio::spawn(api::server::serve(
-        listener,
-        identity::api::router(identity),
-        shutdown_signal(),
-    ));
+    let server = tokio::spawn(api::server::serve(listener, identity::api::router(identity), shutdown_signal()));
     println!(
         "ferrostack all-in-one ready in {} ms: identity {auth_url}; use it with `export OS_CLIENT_CONFIG_FILE={}` and `openstack --os-cloud ferrostack …`, or `source {}`",
         started.elapsed().as_millis(),

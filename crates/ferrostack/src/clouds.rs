@@ -65,11 +65,7 @@ mod tests {
 
     #[test]
     fn quotes_survive_in_both_files() {
-        let c = Credentials {
-            auth_url: "http://127.0.0.1:5000/v3",
-            password: "it's",
-            region: "RegionOne",
-        };
+        let c = Credentials { auth_url: "http://127.0.0.1:5000/v3", password: "it's", region: "RegionOne" };
         assert!(clouds_yaml(&c).contains("password: 'it''s'"));
         assert!(openrc(&c).contains("OS_PASSWORD='it'\\''s'"));
     }

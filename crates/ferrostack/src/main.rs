@@ -20,11 +20,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "ferrostack",
-    version,
-    about = "An OpenStack-compatible cloud in one binary"
-)]
+#[command(name = "ferrostack", version, about = "An OpenStack-compatible cloud in one binary")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -73,30 +69,13 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     logging::init();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         match cli.command {
             Command::AllInOne(args) => all_in_one::run(args).await,
-            Command::Identity {
-                config_file,
-                bind,
-                port,
-            } => services::identity(&config_file, bind, port).await,
-            Command::Bootstrap {
-                config_file,
-                bootstrap_password,
-                bootstrap_public_url,
-                bootstrap_region_id,
-            } => {
-                services::bootstrap(
-                    &config_file,
-                    bootstrap_password,
-                    bootstrap_public_url,
-                    bootstrap_region_id,
-                )
-                .await
+            Command::Identity { config_file, bind, port } => services::identity(&config_file, bind, port).await,
+            Command::Bootstrap { config_file, bootstrap_password, bootstrap_public_url, bootstrap_region_id } => {
+                services::bootstrap(&config_file, bootstrap_password, bootstrap_public_url, bootstrap_region_id).await
             }
             Command::FernetRotate { config_file } => services::fernet_rotate(&config_file),
             Command::ConfigSample => {

@@ -9,12 +9,8 @@ use common::config::{sample, Opt};
 use common::Config;
 use identity::{Bootstrap, CatalogEntry, Identity, IdentityConfig};
 
-pub const BIND_HOST: Opt = Opt {
-    section: "DEFAULT",
-    name: "bind_host",
-    default: "0.0.0.0",
-    help: "Address the service listens on.",
-};
+pub const BIND_HOST: Opt =
+    Opt { section: "DEFAULT", name: "bind_host", default: "0.0.0.0", help: "Address the service listens on." };
 
 pub const BIND_PORT: Opt = Opt {
     section: "DEFAULT",
@@ -56,11 +52,7 @@ pub async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-pub async fn identity(
-    config_file: &Path,
-    bind: Option<IpAddr>,
-    port: Option<u16>,
-) -> anyhow::Result<()> {
+pub async fn identity(config_file: &Path, bind: Option<IpAddr>, port: Option<u16>) -> anyhow::Result<()> {
     let config = load(config_file)?;
     let host: IpAddr = match bind {
         Some(b) => b,
@@ -77,28 +69,11 @@ pub async fn identity(
     Ok(())
 }
 
-pub async fn bootstrap(
-    config_file: &Path,
-    password: String,
-    public_url: String,
-    region: String,
-) -> anyhow::Result<()> {
+pub async fn bootstrap(config_file: &Path, password: String, public_url: String, region: String) -> anyhow::Result<()> {
     let config = load(config_file)?;
     let identity = Identity::open(IdentityConfig::from_config(&config)?).await?;
-    let entry = CatalogEntry {
-        service_type: "identity".into(),
-        name: "keystone".into(),
-        url: public_url,
-    };
-    identity::bootstrap(
-        &identity,
-        &Bootstrap {
-            admin_password: password,
-            region,
-            catalog: vec![entry],
-        },
-    )
-    .await?;
+    let entry = CatalogEntry { service_type: "identity".into(), name: "keystone".into(), url: public_url };
+    identity::bootstrap(&identity, &Bootstrap { admin_password: password, region, catalog: vec![entry] }).await?;
     println!("bootstrap complete");
     Ok(())
 }

@@ -30,11 +30,7 @@ pub struct Bootstrap {
 
 /// The roles every cloud starts with, and what each implies.
 const ROLES: &[&str] = &["admin", "manager", "member", "reader", "service"];
-const IMPLICATIONS: &[(&str, &str)] = &[
-    ("admin", "manager"),
-    ("manager", "member"),
-    ("member", "reader"),
-];
+const IMPLICATIONS: &[(&str, &str)] = &[("admin", "manager"), ("manager", "member"), ("member", "reader")];
 
 pub async fn bootstrap(id: &Identity, b: &Bootstrap) -> Result<()> {
     let store = &id.store;
@@ -58,12 +54,7 @@ pub async fn bootstrap(id: &Identity, b: &Bootstrap) -> Result<()> {
     ensure_project(id, "service").await?;
 
     let existing = store.list_roles().await?;
-    let role_id = |name: &str| {
-        existing
-            .iter()
-            .find(|r| r.name == name && r.domain_id.is_none())
-            .map(|r| r.id.clone())
-    };
+    let role_id = |name: &str| existing.iter().find(|r| r.name == name && r.domain_id.is_none()).map(|r| r.id.clone());
     let mut ids = std::collections::HashMap::new();
     for name in ROLES {
         let rid = match role_id(name) {
@@ -84,18 +75,12 @@ pub async fn bootstrap(id: &Identity, b: &Bootstrap) -> Result<()> {
         ids.insert(*name, rid);
     }
     for (prior, implied) in IMPLICATIONS {
-        store
-            .create_implied_role(&ids[prior], &ids[implied])
-            .await?;
+        store.create_implied_role(&ids[prior], &ids[implied]).await?;
     }
 
     let admin = match store.get_user_by_name("admin", DEFAULT_DOMAIN_ID).await {
         Ok(u) => {
-            if !u
-                .password_hash
-                .as_deref()
-                .is_some_and(|h| id.hasher.verify(&b.admin_password, h))
-            {
+            if !u.password_hash.as_deref().is_some_and(|h| id.hasher.verify(&b.admin_password, h)) {
                 let mut u = u.clone();
                 u.password_hash = Some(id.hasher.hash_async(b.admin_password.clone()).await);
                 u.password_created_at = Some(common::time::now_micros());
@@ -172,12 +157,7 @@ async fn ensure_project(id: &Identity, name: &str) -> Result<Project> {
 /// One service of the type with public, internal and admin endpoints at `url`.
 async fn ensure_catalog_entry(id: &Identity, entry: &CatalogEntry, region: &str) -> Result<()> {
     let store = &id.store;
-    let service = match store
-        .list_services()
-        .await?
-        .into_iter()
-        .find(|s| s.service_type == entry.service_type)
-    {
+    let service = match store.list_services().await?.into_iter().find(|s| s.service_type == entry.service_type) {
         Some(s) => s,
         None => {
             let mut extra = Map::new();
@@ -194,11 +174,9 @@ async fn ensure_catalog_entry(id: &Identity, entry: &CatalogEntry, region: &str)
     };
     let endpoints = store.list_endpoints().await?;
     for interface in ["public", "internal", "admin"] {
-        let existing = endpoints.iter().find(|e| {
-            e.service_id == service.id
-                && e.interface == interface
-                && e.region_id.as_deref() == Some(region)
-        });
+        let existing = endpoints
+            .iter()
+            .find(|e| e.service_id == service.id && e.interface == interface && e.region_id.as_deref() == Some(region));
         match existing {
             Some(e) if e.url == entry.url => {}
             Some(e) => {

@@ -47,12 +47,7 @@ impl Store {
             let endpoints = self.list_endpoints().await?;
             for g in groups {
                 if let Ok(group) = self.get_endpoint_group(&g).await {
-                    ids.extend(
-                        endpoints
-                            .iter()
-                            .filter(|e| group_matches(&group, e))
-                            .map(|e| e.id.clone()),
-                    );
+                    ids.extend(endpoints.iter().filter(|e| group_matches(&group, e)).map(|e| e.id.clone()));
                 }
             }
         }
@@ -67,12 +62,7 @@ impl Store {
         };
         let endpoints = self.list_endpoints().await?;
         let mut out = Vec::new();
-        for s in self
-            .list_services()
-            .await?
-            .into_iter()
-            .filter(|s| s.enabled)
-        {
+        for s in self.list_services().await?.into_iter().filter(|s| s.enabled) {
             let eps: Vec<Value> = endpoints
                 .iter()
                 .filter(|e| e.service_id == s.id && e.enabled)

@@ -9,24 +9,18 @@ pub const DATABASE_CONNECTION: Opt = Opt {
     section: "database",
     name: "connection",
     default: "sqlite:////var/lib/ferrostack/identity.db",
-    help:
-        "Database URL, oslo.db style: sqlite:////path.db, mysql+pymysql://user:pass@host/keystone\n\
+    help: "Database URL, oslo.db style: sqlite:////path.db, mysql+pymysql://user:pass@host/keystone\n\
            or postgresql://user:pass@host/keystone.",
 };
 
-pub const TOKEN_EXPIRATION: Opt = Opt {
-    section: "token",
-    name: "expiration",
-    default: "3600",
-    help: "How long a token is valid, in seconds.",
-};
+pub const TOKEN_EXPIRATION: Opt =
+    Opt { section: "token", name: "expiration", default: "3600", help: "How long a token is valid, in seconds." };
 
 pub const TOKEN_CACHE_TIME: Opt = Opt {
     section: "token",
     name: "cache_time",
     default: "300",
-    help:
-        "How long, in seconds, a validated token's meaning is remembered by the API middleware.\n\
+    help: "How long, in seconds, a validated token's meaning is remembered by the API middleware.\n\
            Any change to identity data forgets every cached token at once; 0 disables the cache.",
 };
 

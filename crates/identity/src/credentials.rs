@@ -9,8 +9,8 @@ pub fn encrypt_blob(keys: &KeyRepository, blob: &str) -> Result<String> {
 }
 
 pub fn decrypt_blob(keys: &KeyRepository, encrypted: &str) -> Result<String> {
-    let bytes = keys.decrypt(encrypted).ok_or_else(|| {
-        IdentityError::validation("credential cannot be decrypted with the current keys")
-    })?;
+    let bytes = keys
+        .decrypt(encrypted)
+        .ok_or_else(|| IdentityError::validation("credential cannot be decrypted with the current keys"))?;
     String::from_utf8(bytes).map_err(|_| IdentityError::validation("credential blob is not UTF-8"))
 }

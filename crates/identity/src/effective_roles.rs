@@ -25,11 +25,7 @@ pub fn expand_implied(roles: &mut BTreeSet<String>, implications: &[(String, Str
 
 impl Store {
     /// The ids of the roles `user_id` holds on `target`, implied roles included.
-    pub async fn effective_role_ids(
-        &self,
-        user_id: &str,
-        target: &Target,
-    ) -> Result<BTreeSet<String>> {
+    pub async fn effective_role_ids(&self, user_id: &str, target: &Target) -> Result<BTreeSet<String>> {
         let mut actors = self.group_ids_of_user(user_id).await?;
         actors.push(user_id.to_string());
         let mut roles = BTreeSet::new();
@@ -43,23 +39,13 @@ impl Store {
                 ..Default::default()
             })
             .await?;
-        roles.extend(
-            direct
-                .into_iter()
-                .filter(|a| &a.target == target)
-                .map(|a| a.role_id),
-        );
+        roles.extend(direct.into_iter().filter(|a| &a.target == target).map(|a| a.role_id));
 
         // A project also receives what its domain and its ancestors pass down.
         if let Target::Project(project_id) = target {
             if let Some(project) = self.get_project_any(project_id).await? {
                 let mut sources: HashSet<String> = HashSet::from([project.domain_id.clone()]);
-                sources.extend(
-                    self.project_ancestors(&project)
-                        .await?
-                        .into_iter()
-                        .map(|p| p.id),
-                );
+                sources.extend(self.project_ancestors(&project).await?.into_iter().map(|p| p.id));
                 let inherited = self
                     .list_assignments(&AssignmentFilter {
                         actor_ids: Some(actors),
@@ -68,16 +54,16 @@ impl Store {
                         ..Default::default()
                     })
                     .await?;
-                roles.extend(
-                    inherited
-                        .into_iter()
-                        .filter(|a| !matches!(a.target, Target::System))
-                        .map(|a| a.role_id),
-                );
+                roles.extend(inherited.into_iter().filter(|a| !matches!(a.target, Target::System)).map(|a| a.role_id));
             }
         }
         if !roles.is_empty() {
             expand_implied(&mut roles, &self.list_implied_roles().await?);
+            // Domain-specific roles only stand for the global roles they imply;
+            // they never reach a token or an effective listing.
+            let domain_specific: BTreeSet<String> =
+                self.list_roles().await?.into_iter().filter(|r| r.domain_id.is_some()).map(|r| r.id).collect();
+            roles.retain(|r| !domain_specific.contains(r));
         }
         Ok(roles)
     }

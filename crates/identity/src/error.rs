@@ -28,17 +28,11 @@ pub type Result<T, E = IdentityError> = std::result::Result<T, E>;
 
 impl IdentityError {
     pub fn not_found(kind: &'static str, id: impl Into<String>) -> Self {
-        IdentityError::NotFound {
-            kind,
-            id: id.into(),
-        }
+        IdentityError::NotFound { kind, id: id.into() }
     }
 
     pub fn conflict(kind: &'static str, detail: impl Into<String>) -> Self {
-        IdentityError::Conflict {
-            kind,
-            detail: detail.into(),
-        }
+        IdentityError::Conflict { kind, detail: detail.into() }
     }
 
     pub fn validation(message: impl Into<String>) -> Self {
@@ -54,9 +48,9 @@ impl From<IdentityError> for ApiError {
             IdentityError::Validation(m) => ApiError::bad_request(m),
             IdentityError::Unauthorized(m) => ApiError::unauthorized(m),
             IdentityError::Forbidden(m) => ApiError::forbidden(m),
-            IdentityError::Db(e) if e.is_unique_violation() => ApiError::conflict(format!(
-                "Conflict occurred attempting to store the entity: {e}"
-            )),
+            IdentityError::Db(e) if e.is_unique_violation() => {
+                ApiError::conflict(format!("Conflict occurred attempting to store the entity: {e}"))
+            }
             IdentityError::Db(e) => ApiError::internal(format!(
                 "An unexpected error prevented the server from fulfilling your request: {e}"
             )),

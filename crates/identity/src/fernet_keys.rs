@@ -16,10 +16,7 @@ use fernet::{Fernet, MultiFernet};
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error("fernet key repository {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
     #[error("fernet key repository {0} holds no valid keys")]
     Empty(String),
     #[error("fernet key {path} is not a valid key")]
@@ -40,10 +37,7 @@ struct Loaded {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
-    move |source| KeyError::Io {
-        path: path.display().to_string(),
-        source,
-    }
+    move |source| KeyError::Io { path: path.display().to_string(), source }
 }
 
 impl KeyRepository {
@@ -92,13 +86,7 @@ impl KeyRepository {
     /// may rotate the repository; the directory's mtime tells us to reread it.
     fn reload_if_changed(&self) -> Result<(), KeyError> {
         let modified = fs::metadata(&self.dir).and_then(|m| m.modified()).ok();
-        if self
-            .loaded
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .modified
-            == modified
-        {
+        if self.loaded.read().unwrap_or_else(|p| p.into_inner()).modified == modified {
             return Ok(());
         }
         let fresh = load(&self.dir)?;
@@ -122,8 +110,7 @@ fn write_key(dir: &Path, index: u64) -> Result<(), KeyError> {
     let tmp = dir.join(format!(".{index}.tmp"));
     let mut f = fs::File::create(&tmp).map_err(io_err(&tmp))?;
     set_mode(&tmp, 0o600);
-    f.write_all(Fernet::generate_key().as_bytes())
-        .map_err(io_err(&tmp))?;
+    f.write_all(Fernet::generate_key().as_bytes()).map_err(io_err(&tmp))?;
     f.sync_all().map_err(io_err(&tmp))?;
     fs::rename(&tmp, &path).map_err(io_err(&path))
 }
@@ -156,18 +143,13 @@ fn load(dir: &Path) -> Result<Loaded, KeyError> {
     for i in indexes {
         let path = dir.join(i.to_string());
         let text = fs::read_to_string(&path).map_err(io_err(&path))?;
-        let key = Fernet::new(text.trim()).ok_or_else(|| KeyError::BadKey {
-            path: path.display().to_string(),
-        })?;
+        let key = Fernet::new(text.trim()).ok_or_else(|| KeyError::BadKey { path: path.display().to_string() })?;
         keys.push(key);
     }
     if keys.is_empty() {
         return Err(KeyError::Empty(dir.display().to_string()));
     }
-    Ok(Loaded {
-        modified,
-        keys: MultiFernet::new(keys),
-    })
+    Ok(Loaded { modified, keys: MultiFernet::new(keys) })
 }
 
 #[cfg(unix)]

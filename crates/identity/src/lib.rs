@@ -52,17 +52,9 @@ impl Identity {
         let db = Arc::new(db::Db::connect(&config.database_url).await?);
         let store = Store::open(db).await?;
         let keys = KeyRepository::open(&config.key_repository, config.max_active_keys)?;
-        let credential_keys =
-            KeyRepository::open(&config.credential_key_repository, config.max_active_keys)?;
-        let tokens = Arc::new(TokenProvider::new(
-            store.clone(),
-            keys,
-            config.token_expiration,
-        ));
-        let token_cache = Arc::new(TokenCache::new(
-            Arc::new(LocalValidator(tokens.clone())),
-            config.token_cache_time,
-        ));
+        let credential_keys = KeyRepository::open(&config.credential_key_repository, config.max_active_keys)?;
+        let tokens = Arc::new(TokenProvider::new(store.clone(), keys, config.token_expiration));
+        let token_cache = Arc::new(TokenCache::new(Arc::new(LocalValidator(tokens.clone())), config.token_cache_time));
         Ok(Arc::new(Identity {
             store,
             tokens,

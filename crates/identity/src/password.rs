@@ -16,9 +16,7 @@ pub struct Hasher {
 
 impl Hasher {
     pub fn new(rounds: u32) -> Self {
-        Hasher {
-            rounds: rounds.max(1),
-        }
+        Hasher { rounds: rounds.max(1) }
     }
 
     fn argon2(&self) -> Argon2<'static> {
@@ -32,34 +30,27 @@ impl Hasher {
         match self.argon2().hash_password(secret.as_bytes(), &salt) {
             Ok(h) => h.to_string(),
             // Only impossible parameters fail; fall back to the library defaults.
-            Err(_) => Argon2::default()
-                .hash_password(secret.as_bytes(), &salt)
-                .map(|h| h.to_string())
-                .unwrap_or_default(),
+            Err(_) => {
+                Argon2::default().hash_password(secret.as_bytes(), &salt).map(|h| h.to_string()).unwrap_or_default()
+            }
         }
     }
 
     /// Whether `secret` matches `hash`; a malformed hash matches nothing.
     pub fn verify(&self, secret: &str, hash: &str) -> bool {
         match PasswordHash::new(hash) {
-            Ok(parsed) => Argon2::default()
-                .verify_password(secret.as_bytes(), &parsed)
-                .is_ok(),
+            Ok(parsed) => Argon2::default().verify_password(secret.as_bytes(), &parsed).is_ok(),
             Err(_) => false,
         }
     }
 
     /// Hashes on a blocking thread: Argon2 takes milliseconds of CPU.
     pub async fn hash_async(self, secret: String) -> String {
-        tokio::task::spawn_blocking(move || self.hash(&secret))
-            .await
-            .unwrap_or_default()
+        tokio::task::spawn_blocking(move || self.hash(&secret)).await.unwrap_or_default()
     }
 
     pub async fn verify_async(self, secret: String, hash: String) -> bool {
-        tokio::task::spawn_blocking(move || self.verify(&secret, &hash))
-            .await
-            .unwrap_or(false)
+        tokio::task::spawn_blocking(move || self.verify(&secret, &hash)).await.unwrap_or(false)
     }
 }
 

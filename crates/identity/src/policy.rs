@@ -18,10 +18,7 @@ pub fn admin_or_self(ctx: &AuthContext, action: &str, user_id: &str) -> ApiResul
 
 /// An admin, or a token scoped to this project.
 pub fn admin_or_project_scope(ctx: &AuthContext, action: &str, project_id: &str) -> ApiResult<()> {
-    enforce(
-        action,
-        ctx.is_admin() || ctx.project_id.as_deref() == Some(project_id),
-    )
+    enforce(action, ctx.is_admin() || ctx.project_id.as_deref() == Some(project_id))
 }
 
 /// An admin, or a token scoped to this domain or to a project in it.
@@ -38,18 +35,13 @@ pub fn admin_or_in_domain(ctx: &AuthContext, action: &str, domain_id: &str) -> A
 pub fn enforce_project_read(ctx: &AuthContext, p: &crate::store::Project) -> ApiResult<()> {
     enforce(
         "identity:get_project",
-        ctx.is_admin()
-            || ctx.project_id.as_deref() == Some(&p.id)
-            || ctx.domain_id.as_deref() == Some(&p.domain_id),
+        ctx.is_admin() || ctx.project_id.as_deref() == Some(&p.id) || ctx.domain_id.as_deref() == Some(&p.domain_id),
     )
 }
 
 /// Token validation and revocation: admins, services, or the token's own user.
 pub fn token_subject(ctx: &AuthContext, action: &str, subject_user_id: &str) -> ApiResult<()> {
-    enforce(
-        action,
-        ctx.is_admin() || ctx.has_role("service") || ctx.user_id == subject_user_id,
-    )
+    enforce(action, ctx.is_admin() || ctx.has_role("service") || ctx.user_id == subject_user_id)
 }
 
 /// Anyone with a valid token.

@@ -23,46 +23,20 @@ pub struct Args {
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let mut config = Config::empty();
-    config.set(
-        "database",
-        "connection",
-        format!("sqlite:///{}", dir.path().join("identity.db").display()),
-    );
-    config.set(
-        "fernet_tokens",
-        "key_repository",
-        dir.path().join("fernet").display().to_string(),
-    );
-    config.set(
-        "credential",
-        "key_repository",
-        dir.path().join("cred").display().to_string(),
-    );
+    config.set("database", "connection", format!("sqlite:///{}", dir.path().join("identity.db").display()));
+    config.set("fernet_tokens", "key_repository", dir.path().join("fernet").display().to_string());
+    config.set("credential", "key_repository", dir.path().join("cred").display().to_string());
     let identity = Identity::open(IdentityConfig::from_config(&config)?).await?;
     let listener = api::server::bind(SocketAddr::new(Ipv4Addr::LOCALHOST.into(), 0)).await?;
     let base = format!("http://{}", listener.local_addr()?);
-    let catalog = vec![CatalogEntry {
-        service_type: "identity".into(),
-        name: "keystone".into(),
-        url: format!("{base}/v3"),
-    }];
-    identity::bootstrap(
-        &identity,
-        &Bootstrap {
-            admin_password: "bench".into(),
-            region: "RegionOne".into(),
-            catalog,
-        },
-    )
-    .await?;
+    let catalog =
+        vec![CatalogEntry { service_type: "identity".into(), name: "keystone".into(), url: format!("{base}/v3") }];
+    identity::bootstrap(&identity, &Bootstrap { admin_password: "bench".into(), region: "RegionOne".into(), catalog })
+        .await?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(api::server::serve(
-        listener,
-        identity::api::router(identity),
-        async {
-            let _ = stop_rx.await;
-        },
-    ));
+    let server = tokio::spawn(api::server::serve(listener, identity::api::router(identity), async {
+        let _ = stop_rx.await;
+    }));
 
     let client = reqwest::Client::new();
     let body = Arc::new(json!({"auth": {
@@ -79,11 +53,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             async move {
                 let r = client.post(url.as_str()).json(&*body).send().await?;
                 anyhow::ensure!(r.status() == 201, "token issue answered {}", r.status());
-                Ok(r.headers()
-                    .get("x-subject-token")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_string())
+                Ok(r.headers().get("x-subject-token").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string())
             }
         }
     })
@@ -105,11 +75,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                     .header("x-subject-token", &tokens[i])
                     .send()
                     .await?;
-                anyhow::ensure!(
-                    r.status() == 200,
-                    "token validation answered {}",
-                    r.status()
-                );
+                anyhow::ensure!(r.status() == 200, "token validation answered {}", r.status());
                 Ok(String::new())
             }
         }
@@ -139,11 +105,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
 /// Runs `n` requests, `concurrency` at a time; returns each result with its
 /// latency in microseconds.
-async fn run_concurrently<F, Fut>(
-    n: usize,
-    concurrency: usize,
-    make: F,
-) -> anyhow::Result<Vec<(String, u64)>>
+async fn run_concurrently<F, Fut>(n: usize, concurrency: usize, make: F) -> anyhow::Result<Vec<(String, u64)>>
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = anyhow::Result<String>> + Send + 'static,

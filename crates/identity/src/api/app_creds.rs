@@ -65,15 +65,7 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     policy::api_owner(&auth, "identity:create_application_credential", &user_id)?;
     if auth.application_credential_id.is_some() {
-        if let Some(c) = id
-            .store
-            .find_app_cred(
-                auth.application_credential_id
-                    .as_deref()
-                    .unwrap_or_default(),
-            )
-            .await?
-        {
+        if let Some(c) = id.store.find_app_cred(auth.application_credential_id.as_deref().unwrap_or_default()).await? {
             if !c.unrestricted {
                 return Err(ApiError::forbidden(
                     "Using a restricted application credential to create another application credential is not allowed.",
@@ -81,42 +73,37 @@ pub async fn create(
             }
         }
     }
-    let project_id = auth.project_id.clone().ok_or_else(|| {
-        ApiError::forbidden("Application credentials are created with a project-scoped token.")
-    })?;
+    let project_id = auth
+        .project_id
+        .clone()
+        .ok_or_else(|| ApiError::forbidden("Application credentials are created with a project-scoped token."))?;
     let mut f = Fields::from_body(body, "application_credential")?;
     let name = f.name("name", 255)?;
     let description = f.nullable_string("description")?.flatten();
-    let secret = f
-        .nullable_string("secret")?
-        .flatten()
-        .unwrap_or_else(new_secret);
+    let secret = f.nullable_string("secret")?.flatten().unwrap_or_else(new_secret);
     let expires_at = match f.nullable_string("expires_at")?.flatten() {
         None => None,
         Some(s) => Some(common::time::parse_iso(&s).ok_or_else(|| {
-            ApiError::bad_request(format!("Invalid input for field 'application_credential.expires_at': {s:?} is not a timestamp"))
+            ApiError::bad_request(format!(
+                "Invalid input for field 'application_credential.expires_at': {s:?} is not a timestamp"
+            ))
         })?),
     };
     if expires_at.is_some_and(|t| t <= common::time::now_micros()) {
-        return Err(ApiError::bad_request(
-            "Invalid input for field 'application_credential.expires_at': already past",
-        ));
+        return Err(ApiError::bad_request("Invalid input for field 'application_credential.expires_at': already past"));
     }
     let unrestricted = f.boolean("unrestricted")?.unwrap_or(false);
     let all_roles = id.store.list_roles().await?;
     let role_ids: Vec<String> = match f.raw("roles") {
+        // No roles, or an empty list (what the CLI sends), means the token's roles.
         None | Some(Value::Null) => auth.role_ids.clone(),
+        Some(Value::Array(items)) if items.is_empty() => auth.role_ids.clone(),
         Some(Value::Array(items)) => {
             let mut ids = Vec::new();
             for item in items {
-                let found = match (
-                    item.get("id").and_then(Value::as_str),
-                    item.get("name").and_then(Value::as_str),
-                ) {
+                let found = match (item.get("id").and_then(Value::as_str), item.get("name").and_then(Value::as_str)) {
                     (Some(rid), _) => all_roles.iter().find(|r| r.id == rid),
-                    (None, Some(n)) => all_roles
-                        .iter()
-                        .find(|r| r.name == n && r.domain_id.is_none()),
+                    (None, Some(n)) => all_roles.iter().find(|r| r.name == n && r.domain_id.is_none()),
                     _ => None,
                 };
                 let role = found.ok_or_else(|| {
@@ -141,12 +128,8 @@ pub async fn create(
             ))
         }
     };
-    if f.raw("access_rules")
-        .is_some_and(|v| v.as_array().is_some_and(|a| !a.is_empty()))
-    {
-        return Err(ApiError::bad_request(
-            "Access rules are not supported by this cloud.",
-        ));
+    if f.raw("access_rules").is_some_and(|v| v.as_array().is_some_and(|a| !a.is_empty())) {
+        return Err(ApiError::bad_request("Access rules are not supported by this cloud."));
     }
     let cred = AppCred {
         id: common::id::new_hex_id(),
@@ -163,10 +146,7 @@ pub async fn create(
     id.store.create_app_cred(&cred).await?;
     let mut v = render_cred(&base, &cred, &all_roles);
     v["secret"] = json!(secret);
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"application_credential": v})),
-    ))
+    Ok((StatusCode::CREATED, Json(json!({"application_credential": v}))))
 }
 
 pub async fn list(
@@ -198,9 +178,7 @@ pub async fn list(
 async fn owned(id: &Identity, user_id: &str, cred_id: &str) -> ApiResult<AppCred> {
     match id.store.find_app_cred(cred_id).await? {
         Some(c) if c.user_id == user_id => Ok(c),
-        _ => Err(ApiError::not_found(format!(
-            "Could not find Application Credential: {cred_id}."
-        ))),
+        _ => Err(ApiError::not_found(format!("Could not find Application Credential: {cred_id}."))),
     }
 }
 
@@ -213,9 +191,7 @@ pub async fn get(
     policy::admin_or_self(&auth, "identity:get_application_credential", &user_id)?;
     let c = owned(&id, &user_id, &cred_id).await?;
     let roles = id.store.list_roles().await?;
-    Ok(Json(
-        json!({"application_credential": render_cred(&base, &c, &roles)}),
-    ))
+    Ok(Json(json!({"application_credential": render_cred(&base, &c, &roles)})))
 }
 
 pub async fn delete(

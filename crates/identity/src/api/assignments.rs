@@ -13,9 +13,7 @@ use serde_json::{json, Value};
 
 use super::{parse_bool_filter, render};
 use crate::policy;
-use crate::store::{
-    Assignment, AssignmentFilter, Project, ProjectFilter, Role, Store, Target, UserFilter,
-};
+use crate::store::{Assignment, AssignmentFilter, Project, ProjectFilter, Role, Store, Target, UserFilter};
 use crate::Identity;
 
 /// What a grant path names.
@@ -105,18 +103,8 @@ async fn delete_grant(id: &Identity, auth: &Auth, g: Grant) -> ApiResult<StatusC
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn list_grants(
-    id: &Identity,
-    auth: &Auth,
-    base: &BaseUrl,
-    g: Grant,
-    path: String,
-) -> ApiResult<Json<Value>> {
-    policy::admin_or_self(
-        auth,
-        "identity:list_grants",
-        if g.group { "" } else { &g.actor_id },
-    )?;
+async fn list_grants(id: &Identity, auth: &Auth, base: &BaseUrl, g: Grant, path: String) -> ApiResult<Json<Value>> {
+    policy::admin_or_self(auth, "identity:list_grants", if g.group { "" } else { &g.actor_id })?;
     check_grant_parts(&id.store, &g).await?;
     let found = id
         .store
@@ -128,10 +116,7 @@ async fn list_grants(
         })
         .await?;
     let mut items = Vec::new();
-    for a in found
-        .iter()
-        .filter(|a| a.target == g.target && a.group == g.group)
-    {
+    for a in found.iter().filter(|a| a.target == g.target && a.group == g.group) {
         if let Ok(r) = id.store.get_role(&a.role_id).await {
             items.push(render::role(base, &r));
         }
@@ -209,13 +194,7 @@ macro_rules! grant_handlers {
                 &id,
                 &auth,
                 &base,
-                Grant {
-                    actor_id: actor,
-                    group: $group,
-                    target: $target(target),
-                    role_id: None,
-                    inherited: $inherited,
-                },
+                Grant { actor_id: actor, group: $group, target: $target(target), role_id: None, inherited: $inherited },
                 path,
             )
             .await
@@ -316,13 +295,7 @@ pub async fn put_system_user(
     put_grant(
         &id,
         &auth,
-        Grant {
-            actor_id: actor,
-            group: false,
-            target: Target::System,
-            role_id: Some(role),
-            inherited: false,
-        },
+        Grant { actor_id: actor, group: false, target: Target::System, role_id: Some(role), inherited: false },
     )
     .await
 }
@@ -334,13 +307,7 @@ pub async fn check_system_user(
     check_grant(
         &id,
         &auth,
-        Grant {
-            actor_id: actor,
-            group: false,
-            target: Target::System,
-            role_id: Some(role),
-            inherited: false,
-        },
+        Grant { actor_id: actor, group: false, target: Target::System, role_id: Some(role), inherited: false },
     )
     .await
 }
@@ -352,13 +319,7 @@ pub async fn delete_system_user(
     delete_grant(
         &id,
         &auth,
-        Grant {
-            actor_id: actor,
-            group: false,
-            target: Target::System,
-            role_id: Some(role),
-            inherited: false,
-        },
+        Grant { actor_id: actor, group: false, target: Target::System, role_id: Some(role), inherited: false },
     )
     .await
 }
@@ -373,13 +334,7 @@ pub async fn list_system_user(
         &id,
         &auth,
         &base,
-        Grant {
-            actor_id: actor,
-            group: false,
-            target: system(String::new()),
-            role_id: None,
-            inherited: false,
-        },
+        Grant { actor_id: actor, group: false, target: system(String::new()), role_id: None, inherited: false },
         path,
     )
     .await
@@ -392,13 +347,7 @@ pub async fn put_system_group(
     put_grant(
         &id,
         &auth,
-        Grant {
-            actor_id: actor,
-            group: true,
-            target: Target::System,
-            role_id: Some(role),
-            inherited: false,
-        },
+        Grant { actor_id: actor, group: true, target: Target::System, role_id: Some(role), inherited: false },
     )
     .await
 }
@@ -410,13 +359,7 @@ pub async fn check_system_group(
     check_grant(
         &id,
         &auth,
-        Grant {
-            actor_id: actor,
-            group: true,
-            target: Target::System,
-            role_id: Some(role),
-            inherited: false,
-        },
+        Grant { actor_id: actor, group: true, target: Target::System, role_id: Some(role), inherited: false },
     )
     .await
 }
@@ -428,13 +371,7 @@ pub async fn delete_system_group(
     delete_grant(
         &id,
         &auth,
-        Grant {
-            actor_id: actor,
-            group: true,
-            target: Target::System,
-            role_id: Some(role),
-            inherited: false,
-        },
+        Grant { actor_id: actor, group: true, target: Target::System, role_id: Some(role), inherited: false },
     )
     .await
 }
@@ -449,13 +386,7 @@ pub async fn list_system_group(
         &id,
         &auth,
         &base,
-        Grant {
-            actor_id: actor,
-            group: true,
-            target: Target::System,
-            role_id: None,
-            inherited: false,
-        },
+        Grant { actor_id: actor, group: true, target: Target::System, role_id: None, inherited: false },
         path,
     )
     .await
@@ -479,21 +410,16 @@ fn assignment_link(a: &Assignment) -> String {
     let actor = if a.group { "groups" } else { "users" };
     match (&a.target, a.inherited) {
         (Target::System, _) => format!("/v3/system/{actor}/{}/roles/{}", a.actor_id, a.role_id),
-        (Target::Project(p), false) => format!(
-            "/v3/projects/{p}/{actor}/{}/roles/{}",
-            a.actor_id, a.role_id
-        ),
+        (Target::Project(p), false) => format!("/v3/projects/{p}/{actor}/{}/roles/{}", a.actor_id, a.role_id),
         (Target::Domain(d), false) => {
             format!("/v3/domains/{d}/{actor}/{}/roles/{}", a.actor_id, a.role_id)
         }
-        (Target::Project(p), true) => format!(
-            "/v3/OS-INHERIT/projects/{p}/{actor}/{}/roles/{}/inherited_to_projects",
-            a.actor_id, a.role_id
-        ),
-        (Target::Domain(d), true) => format!(
-            "/v3/OS-INHERIT/domains/{d}/{actor}/{}/roles/{}/inherited_to_projects",
-            a.actor_id, a.role_id
-        ),
+        (Target::Project(p), true) => {
+            format!("/v3/OS-INHERIT/projects/{p}/{actor}/{}/roles/{}/inherited_to_projects", a.actor_id, a.role_id)
+        }
+        (Target::Domain(d), true) => {
+            format!("/v3/OS-INHERIT/domains/{d}/{actor}/{}/roles/{}/inherited_to_projects", a.actor_id, a.role_id)
+        }
     }
 }
 
@@ -508,8 +434,7 @@ pub async fn list(
     let own = user_filter.as_deref() == Some(auth.user_id.as_str());
     policy::enforce_any(&auth, "identity:list_role_assignments", own)?;
 
-    let effective =
-        q.contains_key("effective") && parse_bool_filter(&q, "effective")?.unwrap_or(true);
+    let effective = q.contains_key("effective") && parse_bool_filter(&q, "effective")?.unwrap_or(true);
     let include_names = parse_bool_filter(&q, "include_names")?.unwrap_or(false);
     let include_subtree = parse_bool_filter(&q, "include_subtree")?.unwrap_or(false);
     let group_filter = q.get("group.id").cloned();
@@ -519,31 +444,16 @@ pub async fn list(
     let system_filter = q.get("scope.system").cloned();
     let inherited_filter = q.get("scope.OS-INHERIT:inherited_to").cloned();
     if effective && group_filter.is_some() {
-        return Err(ApiError::bad_request(
-            "Combining effective and group filter will always result in an empty list.",
-        ));
+        return Err(ApiError::bad_request("Combining effective and group filter will always result in an empty list."));
     }
     if user_filter.is_some() && group_filter.is_some() {
         return Err(ApiError::bad_request("Specify a user or group, not both"));
     }
-    if [
-        project_filter.is_some(),
-        domain_filter.is_some(),
-        system_filter.is_some(),
-    ]
-    .iter()
-    .filter(|x| **x)
-    .count()
-        > 1
-    {
-        return Err(ApiError::bad_request(
-            "Specify one of domain, project or system",
-        ));
+    if [project_filter.is_some(), domain_filter.is_some(), system_filter.is_some()].iter().filter(|x| **x).count() > 1 {
+        return Err(ApiError::bad_request("Specify one of domain, project or system"));
     }
     if include_subtree && project_filter.is_none() {
-        return Err(ApiError::bad_request(
-            "scope.project.id must be specified if include_subtree is also specified",
-        ));
+        return Err(ApiError::bad_request("scope.project.id must be specified if include_subtree is also specified"));
     }
 
     let store = &id.store;
@@ -562,56 +472,38 @@ pub async fn list(
         })
         .collect();
 
+    let roles = store.list_roles().await?;
     if effective {
         rows = expand_effective(store, rows).await?;
+        // Domain-specific roles only stand for the global roles they imply.
+        rows.retain(|r| roles.iter().any(|x| x.id == r.role_id && x.domain_id.is_none()));
     }
 
     let projects = store.list_projects(&ProjectFilter::default()).await?;
     let subtree: Option<BTreeSet<String>> = match (&project_filter, include_subtree) {
         (Some(p), true) => {
-            let mut s: BTreeSet<String> = store
-                .project_descendants(p)
-                .await?
-                .into_iter()
-                .map(|x| x.id)
-                .collect();
+            let mut s: BTreeSet<String> = store.project_descendants(p).await?.into_iter().map(|x| x.id).collect();
             s.insert(p.clone());
             Some(s)
         }
         _ => None,
     };
     rows.retain(|r| {
-        user_filter
-            .as_ref()
-            .is_none_or(|u| !r.group && &r.actor_id == u)
-            && group_filter
-                .as_ref()
-                .is_none_or(|g| r.group && &r.actor_id == g)
+        user_filter.as_ref().is_none_or(|u| !r.group && &r.actor_id == u)
+            && group_filter.as_ref().is_none_or(|g| r.group && &r.actor_id == g)
             && role_filter.as_ref().is_none_or(|x| &r.role_id == x)
             && match (&project_filter, &subtree) {
                 (_, Some(set)) => matches!(&r.scope, Target::Project(p) if set.contains(p)),
                 (Some(pf), None) => matches!(&r.scope, Target::Project(p) if p == pf),
                 (None, _) => true,
             }
-            && domain_filter
-                .as_ref()
-                .is_none_or(|d| matches!(&r.scope, Target::Domain(x) if x == d))
-            && system_filter
-                .as_ref()
-                .is_none_or(|_| r.scope == Target::System)
+            && domain_filter.as_ref().is_none_or(|d| matches!(&r.scope, Target::Domain(x) if x == d))
+            && system_filter.as_ref().is_none_or(|_| r.scope == Target::System)
             && inherited_filter.as_ref().is_none_or(|_| r.inherited)
     });
 
-    let roles = store.list_roles().await?;
-    let names = if include_names {
-        Some(Names::load(store, &projects).await?)
-    } else {
-        None
-    };
-    let items: Vec<Value> = rows
-        .iter()
-        .map(|r| render_row(&base, r, &roles, names.as_ref()))
-        .collect();
+    let names = if include_names { Some(Names::load(store, &projects).await?) } else { None };
+    let items: Vec<Value> = rows.iter().map(|r| render_row(&base, r, &roles, names.as_ref())).collect();
     Ok(Json(json!({
         "role_assignments": items,
         "links": {"self": base.join("/v3/role_assignments"), "previous": null, "next": null},
@@ -622,12 +514,7 @@ pub async fn list(
 /// them, group ones on the group's members, and every role brings the roles it
 /// implies.
 async fn expand_effective(store: &Store, rows: Vec<Row>) -> ApiResult<Vec<Row>> {
-    let projects = store
-        .list_projects(&ProjectFilter {
-            is_domain: Some(false),
-            ..Default::default()
-        })
-        .await?;
+    let projects = store.list_projects(&ProjectFilter { is_domain: Some(false), ..Default::default() }).await?;
     let mut placed = Vec::new();
     for r in rows {
         if !r.inherited {
@@ -635,25 +522,12 @@ async fn expand_effective(store: &Store, rows: Vec<Row>) -> ApiResult<Vec<Row>> 
             continue;
         }
         let targets: Vec<String> = match &r.scope {
-            Target::Domain(d) => projects
-                .iter()
-                .filter(|p| &p.domain_id == d)
-                .map(|p| p.id.clone())
-                .collect(),
-            Target::Project(p) => store
-                .project_descendants(p)
-                .await?
-                .into_iter()
-                .map(|p| p.id)
-                .collect(),
+            Target::Domain(d) => projects.iter().filter(|p| &p.domain_id == d).map(|p| p.id.clone()).collect(),
+            Target::Project(p) => store.project_descendants(p).await?.into_iter().map(|p| p.id).collect(),
             Target::System => vec![],
         };
         for t in targets {
-            placed.push(Row {
-                scope: Target::Project(t),
-                inherited: false,
-                ..r.clone()
-            });
+            placed.push(Row { scope: Target::Project(t), inherited: false, ..r.clone() });
         }
     }
     let mut by_user = Vec::new();
@@ -709,34 +583,14 @@ impl Names {
             .into_iter()
             .map(|u| (u.id, (u.name, u.domain_id)))
             .collect();
-        let groups = store
-            .list_groups(None, None)
-            .await?
-            .into_iter()
-            .map(|g| (g.id, (g.name, g.domain_id)))
-            .collect();
-        let projects = projects
-            .iter()
-            .map(|p| {
-                (
-                    p.id.clone(),
-                    (p.name.clone(), p.domain_id.clone(), p.is_domain),
-                )
-            })
-            .collect();
-        Ok(Names {
-            users,
-            groups,
-            projects,
-        })
+        let groups = store.list_groups(None, None).await?.into_iter().map(|g| (g.id, (g.name, g.domain_id))).collect();
+        let projects =
+            projects.iter().map(|p| (p.id.clone(), (p.name.clone(), p.domain_id.clone(), p.is_domain))).collect();
+        Ok(Names { users, groups, projects })
     }
 
     fn domain(&self, id: &str) -> Value {
-        let name = self
-            .projects
-            .get(id)
-            .map(|(n, _, _)| n.clone())
-            .unwrap_or_default();
+        let name = self.projects.get(id).map(|(n, _, _)| n.clone()).unwrap_or_default();
         json!({"id": id, "name": name})
     }
 }
@@ -756,11 +610,7 @@ fn render_row(base: &BaseUrl, r: &Row, roles: &[Role], names: Option<&Names>) ->
                 role["domain"] = n.domain(d);
             }
         }
-        let found = if r.group {
-            n.groups.get(&r.actor_id)
-        } else {
-            n.users.get(&r.actor_id)
-        };
+        let found = if r.group { n.groups.get(&r.actor_id) } else { n.users.get(&r.actor_id) };
         if let Some((name, domain_id)) = found {
             actor["name"] = json!(name);
             actor["domain"] = n.domain(domain_id);

@@ -79,9 +79,7 @@ fn unauthorized() -> ApiError {
 }
 
 fn forbidden(what: &str) -> ApiError {
-    ApiError::forbidden(format!(
-        "You are not authorized to perform the requested action: {what}"
-    ))
+    ApiError::forbidden(format!("You are not authorized to perform the requested action: {what}"))
 }
 
 /// `POST /v3/auth/tokens`
@@ -103,9 +101,7 @@ pub async fn issue(
         let this = match method.as_str() {
             "password" => {
                 let spec = identity.password.as_ref().ok_or_else(|| {
-                    ApiError::bad_request(
-                        "Invalid input for field 'identity.password': required by method password",
-                    )
+                    ApiError::bad_request("Invalid input for field 'identity.password': required by method password")
                 })?;
                 let user = password_user(&id, &spec.user).await?;
                 Authenticated {
@@ -119,24 +115,16 @@ pub async fn issue(
             }
             "token" => {
                 let spec = identity.token.as_ref().ok_or_else(|| {
-                    ApiError::bad_request(
-                        "Invalid input for field 'identity.token': required by method token",
-                    )
+                    ApiError::bad_request("Invalid input for field 'identity.token': required by method token")
                 })?;
                 let parent = id.tokens.validate(&spec.id).await.map_err(|e| match e {
-                    TokenRefused::Invalid => {
-                        ApiError::not_found(format!("Could not find token: {}.", spec.id))
-                    }
+                    TokenRefused::Invalid => ApiError::not_found(format!("Could not find token: {}.", spec.id)),
                     TokenRefused::Internal(e) => e.into(),
                 })?;
                 if parent.payload.application_credential_id.is_some() {
-                    return Err(forbidden(
-                        "Using a delegated token to create another token is not allowed.",
-                    ));
+                    return Err(forbidden("Using a delegated token to create another token is not allowed."));
                 }
-                if parent.payload.scope == Scope::System
-                    && matches!(requested, Scope::Project(_) | Scope::Domain(_))
-                {
+                if parent.payload.scope == Scope::System && matches!(requested, Scope::Project(_) | Scope::Domain(_)) {
                     return Err(forbidden(
                         "Using a system-scoped token to create a project-scoped or domain-scoped token is not allowed.",
                     ));
@@ -185,16 +173,12 @@ pub async fn issue(
         };
         auth = match auth {
             Some(prev) if prev.user_id != this.user_id => {
-                return Err(ApiError::unauthorized(
-                    "User IDs of the authentication methods do not match.",
-                ))
+                return Err(ApiError::unauthorized("User IDs of the authentication methods do not match."))
             }
             Some(mut prev) => {
                 prev.expires_at = prev.expires_at.or(this.expires_at);
                 prev.parent_audit_id = prev.parent_audit_id.or(this.parent_audit_id);
-                prev.application_credential_id = prev
-                    .application_credential_id
-                    .or(this.application_credential_id);
+                prev.application_credential_id = prev.application_credential_id.or(this.application_credential_id);
                 prev.methods.extend(this.methods);
                 Some(prev)
             }
@@ -222,11 +206,7 @@ pub async fn issue(
     }
     let (token, data) = id.tokens.issue(auth).await?;
     let catalog = catalog_for(&id, &data, &q).await?;
-    let mut resp = (
-        StatusCode::CREATED,
-        Json(json!({"token": data.render(catalog)})),
-    )
-        .into_response();
+    let mut resp = (StatusCode::CREATED, Json(json!({"token": data.render(catalog)}))).into_response();
     if let Ok(v) = HeaderValue::from_str(&token) {
         resp.headers_mut().insert(SUBJECT_TOKEN, v);
     }
@@ -236,9 +216,10 @@ pub async fn issue(
 /// Finds the user a password method names and checks the password.
 async fn password_user(id: &Identity, spec: &UserSpec) -> ApiResult<User> {
     let user = lookup_user(&id.store, spec).await?;
-    let password = spec.password.clone().ok_or_else(|| {
-        ApiError::bad_request("Invalid input for field 'password.user.password': required")
-    })?;
+    let password = spec
+        .password
+        .clone()
+        .ok_or_else(|| ApiError::bad_request("Invalid input for field 'password.user.password': required"))?;
     let ok = match &user.password_hash {
         Some(hash) => id.hasher.verify_async(password, hash.clone()).await,
         None => false,
@@ -255,13 +236,12 @@ async fn lookup_user(store: &Store, spec: &UserSpec) -> ApiResult<User> {
     let found = if let Some(uid) = &spec.id {
         store.find_user(uid).await?
     } else {
-        let name = spec.name.as_deref().ok_or_else(|| {
-            ApiError::bad_request("Invalid input for field 'user': an id or a name is required")
-        })?;
+        let name = spec
+            .name
+            .as_deref()
+            .ok_or_else(|| ApiError::bad_request("Invalid input for field 'user': an id or a name is required"))?;
         let domain = spec.domain.as_ref().ok_or_else(|| {
-            ApiError::bad_request(
-                "Invalid input for field 'user.domain': required when the user is named",
-            )
+            ApiError::bad_request("Invalid input for field 'user.domain': required when the user is named")
         })?;
         let domain_id = match (&domain.id, &domain.name) {
             (Some(d), _) => d.clone(),
@@ -270,9 +250,7 @@ async fn lookup_user(store: &Store, spec: &UserSpec) -> ApiResult<User> {
                 Err(_) => return Err(unauthorized()),
             },
             (None, None) => {
-                return Err(ApiError::bad_request(
-                    "Invalid input for field 'user.domain': an id or a name is required",
-                ))
+                return Err(ApiError::bad_request("Invalid input for field 'user.domain': an id or a name is required"))
             }
         };
         store.get_user_by_name(name, &domain_id).await.ok()
@@ -292,32 +270,17 @@ async fn app_cred_for(id: &Identity, spec: &AppCredSpec) -> ApiResult<AppCred> {
         id.store.find_app_cred(cid).await?
     } else {
         let name = spec.name.as_deref().ok_or_else(|| {
-            ApiError::bad_request(
-                "Invalid input for field 'application_credential': an id or a name is required",
-            )
+            ApiError::bad_request("Invalid input for field 'application_credential': an id or a name is required")
         })?;
         let user_spec = spec.user.as_ref().ok_or_else(|| {
-            ApiError::bad_request(
-                "Invalid input for field 'application_credential.user': required with a name",
-            )
+            ApiError::bad_request("Invalid input for field 'application_credential.user': required with a name")
         })?;
         let user = lookup_user(&id.store, user_spec).await?;
-        id.store
-            .list_app_creds(&user.id)
-            .await?
-            .into_iter()
-            .find(|c| c.name == name)
+        id.store.list_app_creds(&user.id).await?.into_iter().find(|c| c.name == name)
     };
     let cred = cred.ok_or_else(unauthorized)?;
-    let expired = cred
-        .expires_at
-        .is_some_and(|t| t <= common::time::now_micros());
-    if expired
-        || !id
-            .hasher
-            .verify_async(spec.secret.clone(), cred.secret_hash.clone())
-            .await
-    {
+    let expired = cred.expires_at.is_some_and(|t| t <= common::time::now_micros());
+    if expired || !id.hasher.verify_async(spec.secret.clone(), cred.secret_hash.clone()).await {
         return Err(unauthorized());
     }
     Ok(cred)
@@ -333,23 +296,15 @@ async fn requested_scope(store: &Store, scope: &Option<Value>) -> ApiResult<Scop
         return Ok(Scope::Unscoped);
     }
     let Some(obj) = scope.as_object() else {
-        return Err(ApiError::bad_request(
-            "Invalid input for field 'scope': expected an object",
-        ));
+        return Err(ApiError::bad_request("Invalid input for field 'scope': expected an object"));
     };
     let named = |v: &Value, field: &str| -> ApiResult<NamedRef> {
-        serde_json::from_value::<NamedRef>(v.clone()).map_err(|e| {
-            ApiError::bad_request(format!("Invalid input for field 'scope.{field}': {e}"))
-        })
+        serde_json::from_value::<NamedRef>(v.clone())
+            .map_err(|e| ApiError::bad_request(format!("Invalid input for field 'scope.{field}': {e}")))
     };
-    let kinds = ["project", "domain", "system", "OS-TRUST:trust"]
-        .iter()
-        .filter(|k| obj.contains_key(**k))
-        .count();
+    let kinds = ["project", "domain", "system", "OS-TRUST:trust"].iter().filter(|k| obj.contains_key(**k)).count();
     if kinds > 1 {
-        return Err(ApiError::bad_request(
-            "Invalid input for field 'scope': only one scope may be requested",
-        ));
+        return Err(ApiError::bad_request("Invalid input for field 'scope': only one scope may be requested"));
     }
     if let Some(p) = obj.get("project") {
         let p = named(p, "project")?;
@@ -362,7 +317,9 @@ async fn requested_scope(store: &Store, scope: &Option<Value>) -> ApiResult<Scop
                     .map(|d| named(d, "project.domain"))
                     .transpose()?
                     .ok_or_else(|| {
-                        ApiError::bad_request("Invalid input for field 'scope.project.domain': required with a project name")
+                        ApiError::bad_request(
+                            "Invalid input for field 'scope.project.domain': required with a project name",
+                        )
                     })?;
                 let domain_id = match (&d.id, &d.name) {
                     (Some(did), _) => Some(did.clone()),
@@ -380,9 +337,8 @@ async fn requested_scope(store: &Store, scope: &Option<Value>) -> ApiResult<Scop
                 ))
             }
         };
-        let project = project.ok_or_else(|| {
-            ApiError::unauthorized("Could not find the project of the requested scope.")
-        })?;
+        let project =
+            project.ok_or_else(|| ApiError::unauthorized("Could not find the project of the requested scope."))?;
         return Ok(Scope::Project(project.id));
     }
     if let Some(d) = obj.get("domain") {
@@ -396,30 +352,23 @@ async fn requested_scope(store: &Store, scope: &Option<Value>) -> ApiResult<Scop
                 ))
             }
         };
-        let domain = domain.ok_or_else(|| {
-            ApiError::unauthorized("Could not find the domain of the requested scope.")
-        })?;
+        let domain =
+            domain.ok_or_else(|| ApiError::unauthorized("Could not find the domain of the requested scope."))?;
         return Ok(Scope::Domain(domain.id));
     }
     if let Some(s) = obj.get("system") {
         if s.get("all").and_then(Value::as_bool) == Some(true) {
             return Ok(Scope::System);
         }
-        return Err(ApiError::bad_request(
-            "Invalid input for field 'scope.system': only {\"all\": true} is supported",
-        ));
+        return Err(ApiError::bad_request("Invalid input for field 'scope.system': only {\"all\": true} is supported"));
     }
     if obj.contains_key("OS-TRUST:trust") {
-        return Err(ApiError::forbidden(
-            "Trusts are not supported by this cloud.",
-        ));
+        return Err(ApiError::forbidden("Trusts are not supported by this cloud."));
     }
     if obj.is_empty() {
         return Ok(Scope::Unscoped);
     }
-    Err(ApiError::bad_request(
-        "Invalid input for field 'scope': expected project, domain or system",
-    ))
+    Err(ApiError::bad_request("Invalid input for field 'scope': expected project, domain or system"))
 }
 
 async fn default_project_scope(store: &Store, user_id: &str) -> ApiResult<Scope> {
@@ -431,24 +380,14 @@ async fn default_project_scope(store: &Store, user_id: &str) -> ApiResult<Scope>
     };
     match store.get_project(&pid).await {
         Ok(p) if p.enabled => {
-            let roles = store
-                .effective_role_ids(user_id, &Target::Project(pid.clone()))
-                .await?;
-            Ok(if roles.is_empty() {
-                Scope::Unscoped
-            } else {
-                Scope::Project(pid)
-            })
+            let roles = store.effective_role_ids(user_id, &Target::Project(pid.clone())).await?;
+            Ok(if roles.is_empty() { Scope::Unscoped } else { Scope::Project(pid) })
         }
         _ => Ok(Scope::Unscoped),
     }
 }
 
-async fn catalog_for(
-    id: &Identity,
-    data: &TokenData,
-    q: &HashMap<String, String>,
-) -> ApiResult<Option<Value>> {
+async fn catalog_for(id: &Identity, data: &TokenData, q: &HashMap<String, String>) -> ApiResult<Option<Value>> {
     if q.contains_key("nocatalog") || data.payload.scope == Scope::Unscoped {
         return Ok(None);
     }
@@ -462,9 +401,7 @@ fn subject_token(headers: &HeaderMap) -> ApiResult<String> {
         .and_then(|v| v.to_str().ok())
         .filter(|s| !s.is_empty())
         .map(str::to_string)
-        .ok_or_else(|| {
-            ApiError::bad_request("Expecting to find X-Subject-Token in the request headers.")
-        })
+        .ok_or_else(|| ApiError::bad_request("Expecting to find X-Subject-Token in the request headers."))
 }
 
 async fn validate_subject(id: &Identity, token: &str) -> ApiResult<TokenData> {
@@ -493,11 +430,7 @@ pub async fn validate(
 }
 
 /// `HEAD /v3/auth/tokens`
-pub async fn check(
-    State(id): State<Arc<Identity>>,
-    auth: Auth,
-    headers: HeaderMap,
-) -> ApiResult<StatusCode> {
+pub async fn check(State(id): State<Arc<Identity>>, auth: Auth, headers: HeaderMap) -> ApiResult<StatusCode> {
     let token = subject_token(&headers)?;
     let data = validate_subject(&id, &token).await?;
     policy::token_subject(&auth, "identity:check_token", &data.user.id)?;
@@ -505,11 +438,7 @@ pub async fn check(
 }
 
 /// `DELETE /v3/auth/tokens`
-pub async fn revoke(
-    State(id): State<Arc<Identity>>,
-    auth: Auth,
-    headers: HeaderMap,
-) -> ApiResult<StatusCode> {
+pub async fn revoke(State(id): State<Arc<Identity>>, auth: Auth, headers: HeaderMap) -> ApiResult<StatusCode> {
     let token = subject_token(&headers)?;
     let data = validate_subject(&id, &token).await?;
     policy::token_subject(&auth, "identity:revoke_token", &data.user.id)?;
@@ -518,68 +447,31 @@ pub async fn revoke(
 }
 
 /// `GET /v3/auth/projects`: the enabled projects the caller has a role on.
-pub async fn projects(
-    State(id): State<Arc<Identity>>,
-    auth: Auth,
-    base: BaseUrl,
-) -> ApiResult<Json<Value>> {
+pub async fn projects(State(id): State<Arc<Identity>>, auth: Auth, base: BaseUrl) -> ApiResult<Json<Value>> {
     let projects = scopable_targets(&id.store, &auth.user_id, false, true).await?;
     let items = projects.iter().map(|p| render::project(&base, p)).collect();
-    Ok(Json(render::collection(
-        &base,
-        "projects",
-        "/v3/auth/projects",
-        items,
-    )))
+    Ok(Json(render::collection(&base, "projects", "/v3/auth/projects", items)))
 }
 
 /// `GET /v3/auth/domains`: the enabled domains the caller has a role on.
-pub async fn domains(
-    State(id): State<Arc<Identity>>,
-    auth: Auth,
-    base: BaseUrl,
-) -> ApiResult<Json<Value>> {
+pub async fn domains(State(id): State<Arc<Identity>>, auth: Auth, base: BaseUrl) -> ApiResult<Json<Value>> {
     let domains = scopable_targets(&id.store, &auth.user_id, true, true).await?;
     let items = domains.iter().map(|d| render::domain(&base, d)).collect();
-    Ok(Json(render::collection(
-        &base,
-        "domains",
-        "/v3/auth/domains",
-        items,
-    )))
+    Ok(Json(render::collection(&base, "domains", "/v3/auth/domains", items)))
 }
 
 /// `GET /v3/auth/system`
-pub async fn system(
-    State(id): State<Arc<Identity>>,
-    auth: Auth,
-    base: BaseUrl,
-) -> ApiResult<Json<Value>> {
-    let roles = id
-        .store
-        .effective_role_ids(&auth.user_id, &Target::System)
-        .await?;
-    let system: Vec<Value> = if roles.is_empty() {
-        vec![]
-    } else {
-        vec![json!({"all": true})]
-    };
-    Ok(Json(
-        json!({"system": system, "links": {"self": base.join("/v3/auth/system"), "previous": null, "next": null}}),
-    ))
+pub async fn system(State(id): State<Arc<Identity>>, auth: Auth, base: BaseUrl) -> ApiResult<Json<Value>> {
+    let roles = id.store.effective_role_ids(&auth.user_id, &Target::System).await?;
+    let system: Vec<Value> = if roles.is_empty() { vec![] } else { vec![json!({"all": true})] };
+    Ok(Json(json!({"system": system, "links": {"self": base.join("/v3/auth/system"), "previous": null, "next": null}})))
 }
 
 /// `GET /v3/auth/catalog`
-pub async fn catalog(
-    State(id): State<Arc<Identity>>,
-    auth: Auth,
-    base: BaseUrl,
-) -> ApiResult<Json<Value>> {
+pub async fn catalog(State(id): State<Arc<Identity>>, auth: Auth, base: BaseUrl) -> ApiResult<Json<Value>> {
     policy::authenticated(&auth, "identity:get_auth_catalog")?;
     if auth.project_id.is_none() && auth.domain_id.is_none() && !auth.system_scope {
-        return Err(ApiError::forbidden(
-            "A scoped token is required to get a catalog.",
-        ));
+        return Err(ApiError::forbidden("A scoped token is required to get a catalog."));
     }
     let catalog = id.store.catalog(auth.project_id.as_deref()).await?;
     Ok(Json(
@@ -597,37 +489,19 @@ pub async fn scopable_targets(
 ) -> ApiResult<Vec<Project>> {
     let mut actors = store.group_ids_of_user(user_id).await?;
     actors.push(user_id.to_string());
-    let assignments = store
-        .list_assignments(&AssignmentFilter {
-            actor_ids: Some(actors),
-            ..Default::default()
-        })
-        .await?;
+    let assignments =
+        store.list_assignments(&AssignmentFilter { actor_ids: Some(actors), ..Default::default() }).await?;
     let mut ids: Vec<String> = Vec::new();
-    let all_projects = store
-        .list_projects(&ProjectFilter {
-            is_domain: Some(false),
-            ..Default::default()
-        })
-        .await?;
+    let all_projects = store.list_projects(&ProjectFilter { is_domain: Some(false), ..Default::default() }).await?;
     for a in &assignments {
         match (&a.target, a.inherited, domains) {
-            (Target::Project(p), false, false) | (Target::Domain(p), false, true) => {
-                ids.push(p.clone())
+            (Target::Project(p), false, false) | (Target::Domain(p), false, true) => ids.push(p.clone()),
+            (Target::Domain(d), true, false) => {
+                ids.extend(all_projects.iter().filter(|p| &p.domain_id == d).map(|p| p.id.clone()))
             }
-            (Target::Domain(d), true, false) => ids.extend(
-                all_projects
-                    .iter()
-                    .filter(|p| &p.domain_id == d)
-                    .map(|p| p.id.clone()),
-            ),
-            (Target::Project(p), true, false) => ids.extend(
-                store
-                    .project_descendants(p)
-                    .await?
-                    .into_iter()
-                    .map(|p| p.id),
-            ),
+            (Target::Project(p), true, false) => {
+                ids.extend(store.project_descendants(p).await?.into_iter().map(|p| p.id))
+            }
             _ => {}
         }
     }

@@ -26,25 +26,18 @@ async fn create_region_with(
     let body_id = f.string("id")?;
     let region_id = match (region_id, body_id) {
         (Some(path), Some(b)) if path != b => {
-            return Err(ApiError::bad_request(
-                "Conflicting region IDs specified: the path and the body differ.",
-            ))
+            return Err(ApiError::bad_request("Conflicting region IDs specified: the path and the body differ."))
         }
         (Some(path), _) => path,
         (None, Some(b)) => b,
         (None, None) => common::id::new_hex_id(),
     };
     if region_id.is_empty() || region_id.len() > 255 {
-        return Err(ApiError::bad_request(
-            "Invalid input for field 'region.id': 1 to 255 characters",
-        ));
+        return Err(ApiError::bad_request("Invalid input for field 'region.id': 1 to 255 characters"));
     }
     let r = Region {
         id: region_id,
-        description: f
-            .nullable_string("description")?
-            .flatten()
-            .unwrap_or_default(),
+        description: f.nullable_string("description")?.flatten().unwrap_or_default(),
         parent_region_id: f.nullable_string("parent_region_id")?.flatten(),
         extra: f.rest(),
     };
@@ -52,10 +45,7 @@ async fn create_region_with(
         id.store.get_region(parent).await?;
     }
     id.store.create_region(&r).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"region": render::region(base, &r)})),
-    ))
+    Ok((StatusCode::CREATED, Json(json!({"region": render::region(base, &r)}))))
 }
 
 pub async fn create_region(
@@ -91,18 +81,10 @@ pub async fn list_regions(
         .list_regions()
         .await?
         .into_iter()
-        .filter(|r| {
-            q.get("parent_region_id")
-                .is_none_or(|p| r.parent_region_id.as_ref() == Some(p))
-        })
+        .filter(|r| q.get("parent_region_id").is_none_or(|p| r.parent_region_id.as_ref() == Some(p)))
         .collect();
     let items = regions.iter().map(|r| render::region(&base, r)).collect();
-    Ok(Json(render::collection(
-        &base,
-        "regions",
-        "/v3/regions",
-        items,
-    )))
+    Ok(Json(render::collection(&base, "regions", "/v3/regions", items)))
 }
 
 pub async fn get_region(
@@ -127,9 +109,7 @@ pub async fn update_region(
     let mut f = Fields::from_body(body, "region")?;
     if let Some(given) = f.string("id")? {
         if given != r.id {
-            return Err(ApiError::bad_request(
-                "Invalid input for field 'region.id': the id cannot be changed",
-            ));
+            return Err(ApiError::bad_request("Invalid input for field 'region.id': the id cannot be changed"));
         }
     }
     if let Some(d) = f.nullable_string("description")? {
@@ -159,10 +139,7 @@ async fn creates_cycle(store: &Store, region_id: &str, new_parent: &str) -> ApiR
         if c == region_id || steps > regions.len() {
             return Ok(true);
         }
-        cur = regions
-            .iter()
-            .find(|r| r.id == c)
-            .and_then(|r| r.parent_region_id.clone());
+        cur = regions.iter().find(|r| r.id == c).and_then(|r| r.parent_region_id.clone());
         steps += 1;
     }
     Ok(false)
@@ -181,12 +158,7 @@ pub async fn delete_region(
     let mut i = 0;
     while i < doomed.len() {
         let parent = doomed[i].clone();
-        doomed.extend(
-            regions
-                .iter()
-                .filter(|r| r.parent_region_id.as_deref() == Some(&parent))
-                .map(|r| r.id.clone()),
-        );
+        doomed.extend(regions.iter().filter(|r| r.parent_region_id.as_deref() == Some(&parent)).map(|r| r.id.clone()));
         i += 1;
     }
     for r in doomed.iter().rev() {
@@ -208,25 +180,15 @@ pub async fn create_service(
     let enabled = f.boolean("enabled")?.unwrap_or(true);
     if let Some(n) = f.nullable_string("name")? {
         if n.as_ref().is_some_and(|n| n.chars().count() > 255) {
-            return Err(ApiError::bad_request(
-                "Invalid input for field 'service.name': longer than 255 characters",
-            ));
+            return Err(ApiError::bad_request("Invalid input for field 'service.name': longer than 255 characters"));
         }
         f = with_field(f, "name", json!(n.unwrap_or_default()));
     } else {
         f = with_field(f, "name", json!(""));
     }
-    let s = Service {
-        id: common::id::new_hex_id(),
-        service_type,
-        enabled,
-        extra: f.rest(),
-    };
+    let s = Service { id: common::id::new_hex_id(), service_type, enabled, extra: f.rest() };
     id.store.create_service(&s).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"service": render::service(&base, &s)})),
-    ))
+    Ok((StatusCode::CREATED, Json(json!({"service": render::service(&base, &s)}))))
 }
 
 fn with_field(f: Fields, key: &str, v: Value) -> Fields {
@@ -248,18 +210,10 @@ pub async fn list_services(
         .await?
         .into_iter()
         .filter(|s| q.get("type").is_none_or(|t| &s.service_type == t))
-        .filter(|s| {
-            q.get("name")
-                .is_none_or(|n| s.extra.get("name").and_then(Value::as_str) == Some(n))
-        })
+        .filter(|s| q.get("name").is_none_or(|n| s.extra.get("name").and_then(Value::as_str) == Some(n)))
         .collect();
     let items = services.iter().map(|s| render::service(&base, s)).collect();
-    Ok(Json(render::collection(
-        &base,
-        "services",
-        "/v3/services",
-        items,
-    )))
+    Ok(Json(render::collection(&base, "services", "/v3/services", items)))
 }
 
 pub async fn get_service(
@@ -317,15 +271,11 @@ fn check_interface(i: &str) -> ApiResult<()> {
 }
 
 fn check_url(u: &str) -> ApiResult<()> {
-    let ok = u.chars().count() <= 225
-        && (u.starts_with("http://") || u.starts_with("https://"))
-        && u.len() > 8;
+    let ok = u.chars().count() <= 225 && (u.starts_with("http://") || u.starts_with("https://")) && u.len() > 8;
     if ok {
         Ok(())
     } else {
-        Err(ApiError::bad_request(format!(
-            "Invalid input for field 'endpoint.url': {u:?} is not a valid URL"
-        )))
+        Err(ApiError::bad_request(format!("Invalid input for field 'endpoint.url': {u:?} is not a valid URL")))
     }
 }
 
@@ -371,16 +321,15 @@ pub async fn create_endpoint(
     policy::admin(&auth, "identity:create_endpoint")?;
     let mut f = Fields::from_body(body, "endpoint")?;
     f.forbid(&["id"])?;
-    let service_id = f.string("service_id")?.ok_or_else(|| {
-        ApiError::bad_request("Invalid input for field 'endpoint.service_id': required")
-    })?;
-    let interface = f.string("interface")?.ok_or_else(|| {
-        ApiError::bad_request("Invalid input for field 'endpoint.interface': required")
-    })?;
+    let service_id = f
+        .string("service_id")?
+        .ok_or_else(|| ApiError::bad_request("Invalid input for field 'endpoint.service_id': required"))?;
+    let interface = f
+        .string("interface")?
+        .ok_or_else(|| ApiError::bad_request("Invalid input for field 'endpoint.interface': required"))?;
     check_interface(&interface)?;
-    let url = f
-        .string("url")?
-        .ok_or_else(|| ApiError::bad_request("Invalid input for field 'endpoint.url': required"))?;
+    let url =
+        f.string("url")?.ok_or_else(|| ApiError::bad_request("Invalid input for field 'endpoint.url': required"))?;
     check_url(&url)?;
     let enabled = f.boolean("enabled")?.unwrap_or(true);
     let region_id = endpoint_region(&id.store, &mut f).await?.flatten();
@@ -389,20 +338,9 @@ pub async fn create_endpoint(
             "Invalid input for field 'endpoint.service_id': service {service_id} does not exist"
         )));
     }
-    let e = Endpoint {
-        id: common::id::new_hex_id(),
-        service_id,
-        interface,
-        url,
-        region_id,
-        enabled,
-        extra: f.rest(),
-    };
+    let e = Endpoint { id: common::id::new_hex_id(), service_id, interface, url, region_id, enabled, extra: f.rest() };
     id.store.create_endpoint(&e).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"endpoint": render::endpoint(&base, &e)})),
-    ))
+    Ok((StatusCode::CREATED, Json(json!({"endpoint": render::endpoint(&base, &e)}))))
 }
 
 pub async fn list_endpoints(
@@ -419,21 +357,10 @@ pub async fn list_endpoints(
         .into_iter()
         .filter(|e| q.get("interface").is_none_or(|i| &e.interface == i))
         .filter(|e| q.get("service_id").is_none_or(|s| &e.service_id == s))
-        .filter(|e| {
-            q.get("region_id")
-                .is_none_or(|r| e.region_id.as_ref() == Some(r))
-        })
+        .filter(|e| q.get("region_id").is_none_or(|r| e.region_id.as_ref() == Some(r)))
         .collect();
-    let items = endpoints
-        .iter()
-        .map(|e| render::endpoint(&base, e))
-        .collect();
-    Ok(Json(render::collection(
-        &base,
-        "endpoints",
-        "/v3/endpoints",
-        items,
-    )))
+    let items = endpoints.iter().map(|e| render::endpoint(&base, e)).collect();
+    Ok(Json(render::collection(&base, "endpoints", "/v3/endpoints", items)))
 }
 
 pub async fn get_endpoint(

@@ -38,25 +38,17 @@ fn render_cred(id: &Identity, base: &BaseUrl, c: &Credential) -> ApiResult<Value
 
 /// For `ec2` credentials: the access key inside the blob, which must be JSON.
 fn ec2_access(blob: &str) -> ApiResult<String> {
-    let parsed: Value = serde_json::from_str(blob).map_err(|_| {
-        ApiError::bad_request("Invalid input for field 'credential.blob': an ec2 blob must be JSON")
-    })?;
+    let parsed: Value = serde_json::from_str(blob)
+        .map_err(|_| ApiError::bad_request("Invalid input for field 'credential.blob': an ec2 blob must be JSON"))?;
     parsed
         .get("access")
         .and_then(Value::as_str)
         .map(str::to_string)
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "Invalid input for field 'credential.blob': an ec2 blob needs 'access'",
-            )
-        })
+        .ok_or_else(|| ApiError::bad_request("Invalid input for field 'credential.blob': an ec2 blob needs 'access'"))
 }
 
 fn ec2_id(access: &str) -> String {
-    Sha256::digest(access.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Sha256::digest(access.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 pub async fn create(
@@ -66,22 +58,20 @@ pub async fn create(
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let mut f = Fields::from_body(body, "credential")?;
-    let user_id = f.string("user_id")?.ok_or_else(|| {
-        ApiError::bad_request("Invalid input for field 'credential.user_id': required")
-    })?;
+    let user_id = f
+        .string("user_id")?
+        .ok_or_else(|| ApiError::bad_request("Invalid input for field 'credential.user_id': required"))?;
     policy::admin_or_self(&auth, "identity:create_credential", &user_id)?;
     let credential_type = f.name("type", 255)?;
-    let blob = f.string("blob")?.ok_or_else(|| {
-        ApiError::bad_request("Invalid input for field 'credential.blob': required")
-    })?;
+    let blob = f
+        .string("blob")?
+        .ok_or_else(|| ApiError::bad_request("Invalid input for field 'credential.blob': required"))?;
     let project_id = f.nullable_string("project_id")?.flatten();
     f.forbid(&["id"])?;
     id.store.get_user(&user_id).await?;
     let cred_id = if credential_type == "ec2" {
         if project_id.is_none() {
-            return Err(ApiError::bad_request(
-                "Invalid input for field 'credential.project_id': required for ec2",
-            ));
+            return Err(ApiError::bad_request("Invalid input for field 'credential.project_id': required for ec2"));
         }
         ec2_id(&ec2_access(&blob)?)
     } else {
@@ -96,10 +86,7 @@ pub async fn create(
         extra: f.rest(),
     };
     id.store.create_credential(&c).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"credential": render_cred(&id, &base, &c)?})),
-    ))
+    Ok((StatusCode::CREATED, Json(json!({"credential": render_cred(&id, &base, &c)?}))))
 }
 
 pub async fn list(
@@ -111,18 +98,13 @@ pub async fn list(
     let mut items = Vec::new();
     for c in id.store.list_credentials().await? {
         let visible = auth.is_admin() || c.user_id == auth.user_id;
-        let wanted = q.get("user_id").is_none_or(|u| &c.user_id == u)
-            && q.get("type").is_none_or(|t| &c.credential_type == t);
+        let wanted =
+            q.get("user_id").is_none_or(|u| &c.user_id == u) && q.get("type").is_none_or(|t| &c.credential_type == t);
         if visible && wanted {
             items.push(render_cred(&id, &base, &c)?);
         }
     }
-    Ok(Json(render::collection(
-        &base,
-        "credentials",
-        "/v3/credentials",
-        items,
-    )))
+    Ok(Json(render::collection(&base, "credentials", "/v3/credentials", items)))
 }
 
 async fn owned(id: &Identity, auth: &Auth, cred_id: &str, action: &str) -> ApiResult<Credential> {
@@ -132,9 +114,7 @@ async fn owned(id: &Identity, auth: &Auth, cred_id: &str, action: &str) -> ApiRe
             policy::admin_or_self(auth, action, &c.user_id)?;
             Ok(c)
         }
-        _ => Err(ApiError::not_found(format!(
-            "Could not find credential: {cred_id}."
-        ))),
+        _ => Err(ApiError::not_found(format!("Could not find credential: {cred_id}."))),
     }
 }
 
@@ -180,11 +160,7 @@ pub async fn update(
     Ok(Json(json!({"credential": render_cred(&id, &base, &c)?})))
 }
 
-pub async fn delete(
-    State(id): State<Arc<Identity>>,
-    auth: Auth,
-    Path(cred_id): Path<String>,
-) -> ApiResult<StatusCode> {
+pub async fn delete(State(id): State<Arc<Identity>>, auth: Auth, Path(cred_id): Path<String>) -> ApiResult<StatusCode> {
     owned(&id, &auth, &cred_id, "identity:delete_credential").await?;
     id.store.delete_credential(&cred_id).await?;
     Ok(StatusCode::NO_CONTENT)

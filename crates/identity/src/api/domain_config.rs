@@ -54,9 +54,7 @@ fn invalid(reason: String) -> ApiError {
 fn check_option(group: &str, option: Option<&str>) -> ApiResult<()> {
     let d = defaults();
     let Some(options) = d.get(group).and_then(Value::as_object) else {
-        return Err(invalid(format!(
-            "Group {group} is not supported for domain specific configurations"
-        )));
+        return Err(invalid(format!("Group {group} is not supported for domain specific configurations")));
     };
     if let Some(o) = option {
         if !options.contains_key(o) && !SENSITIVE.contains(&format!("{group}.{o}").as_str()) {
@@ -74,9 +72,7 @@ fn take_config(body: Value) -> ApiResult<DomainConfig> {
         _ => None,
     };
     let Some(Value::Object(config)) = config else {
-        return Err(ApiError::bad_request(
-            "Expecting to find config in request body.",
-        ));
+        return Err(ApiError::bad_request("Expecting to find config in request body."));
     };
     if config.is_empty() {
         return Err(invalid("No options specified".into()));
@@ -99,9 +95,7 @@ fn take_config(body: Value) -> ApiResult<DomainConfig> {
 }
 
 fn not_found(domain_id: &str, what: String) -> ApiError {
-    ApiError::not_found(format!(
-        "Could not find {what} in domain configuration for domain {domain_id}."
-    ))
+    ApiError::not_found(format!("Could not find {what} in domain configuration for domain {domain_id}."))
 }
 
 async fn existing(id: &Identity, domain_id: &str) -> ApiResult<DomainConfig> {
@@ -136,27 +130,13 @@ pub async fn put(
     policy::admin(&auth, "identity:create_domain_config")?;
     id.store.get_domain(&domain_id).await?;
     let config = take_config(body)?;
-    let had = !id
-        .store
-        .get_domain_config(&domain_id, true)
-        .await?
-        .is_empty();
-    id.store
-        .set_domain_config(&domain_id, &config, SENSITIVE)
-        .await?;
-    let status = if had {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
-    };
+    let had = !id.store.get_domain_config(&domain_id, true).await?.is_empty();
+    id.store.set_domain_config(&domain_id, &config, SENSITIVE).await?;
+    let status = if had { StatusCode::OK } else { StatusCode::CREATED };
     Ok((status, Json(json!({"config": visible(&config)}))))
 }
 
-pub async fn get(
-    State(id): State<Arc<Identity>>,
-    auth: Auth,
-    Path(domain_id): Path<String>,
-) -> ApiResult<Json<Value>> {
+pub async fn get(State(id): State<Arc<Identity>>, auth: Auth, Path(domain_id): Path<String>) -> ApiResult<Json<Value>> {
     policy::admin(&auth, "identity:get_domain_config")?;
     let config = existing(&id, &domain_id).await?;
     Ok(Json(json!({"config": visible(&config)})))
@@ -170,10 +150,7 @@ pub async fn get_group(
     policy::admin(&auth, "identity:get_domain_config")?;
     check_option(&group, None)?;
     let config = visible(&existing(&id, &domain_id).await?);
-    let g = config
-        .get(&group)
-        .cloned()
-        .ok_or_else(|| not_found(&domain_id, format!("group {group}")))?;
+    let g = config.get(&group).cloned().ok_or_else(|| not_found(&domain_id, format!("group {group}")))?;
     Ok(Json(json!({"config": {group: g}})))
 }
 
@@ -207,20 +184,14 @@ async fn patch_config(
         check_option(g, option)?;
         let only = update.len() == 1
             && update.contains_key(g)
-            && option.is_none_or(|o| {
-                update[g]
-                    .as_object()
-                    .is_some_and(|x| x.len() == 1 && x.contains_key(o))
-            });
+            && option.is_none_or(|o| update[g].as_object().is_some_and(|x| x.len() == 1 && x.contains_key(o)));
         if !only {
             return Err(invalid(match option {
                 Some(o) => format!("Trying to update option {o} in group {g}, so that, and only that, option must be specified in the config"),
                 None => format!("Trying to update group {g}, so that, and only that, group must be specified in the config"),
             }));
         }
-        let present = config
-            .get(g)
-            .is_some_and(|x| option.is_none_or(|o| x.get(o).is_some()));
+        let present = config.get(g).is_some_and(|x| option.is_none_or(|o| x.get(o).is_some()));
         if !present {
             return Err(not_found(
                 domain_id,
@@ -237,9 +208,7 @@ async fn patch_config(
             target.extend(new);
         }
     }
-    id.store
-        .set_domain_config(domain_id, &config, SENSITIVE)
-        .await?;
+    id.store.set_domain_config(domain_id, &config, SENSITIVE).await?;
     Ok(Json(json!({"config": visible(&config)})))
 }
 
@@ -276,9 +245,7 @@ pub async fn patch_option(
         _ => None,
     };
     let Some(Value::Object(inner)) = inner else {
-        return Err(ApiError::bad_request(
-            "Expecting to find config in request body.",
-        ));
+        return Err(ApiError::bad_request("Expecting to find config in request body."));
     };
     let mut update = Map::new();
     update.insert(group.clone(), Value::Object(inner));
@@ -308,9 +275,7 @@ pub async fn delete_group(
     if config.remove(&group).is_none() {
         return Err(not_found(&domain_id, format!("group {group}")));
     }
-    id.store
-        .set_domain_config(&domain_id, &config, SENSITIVE)
-        .await?;
+    id.store.set_domain_config(&domain_id, &config, SENSITIVE).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -322,20 +287,12 @@ pub async fn delete_option(
     policy::admin(&auth, "identity:delete_domain_config")?;
     check_option(&group, Some(&option))?;
     let mut config = existing(&id, &domain_id).await?;
-    let removed = config
-        .get_mut(&group)
-        .and_then(Value::as_object_mut)
-        .and_then(|g| g.remove(&option));
+    let removed = config.get_mut(&group).and_then(Value::as_object_mut).and_then(|g| g.remove(&option));
     if removed.is_none() {
-        return Err(not_found(
-            &domain_id,
-            format!("option {option} in group {group}"),
-        ));
+        return Err(not_found(&domain_id, format!("option {option} in group {group}")));
     }
     config.retain(|_, v| v.as_object().is_some_and(|o| !o.is_empty()));
-    id.store
-        .set_domain_config(&domain_id, &config, SENSITIVE)
-        .await?;
+    id.store.set_domain_config(&domain_id, &config, SENSITIVE).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -353,15 +310,9 @@ pub async fn default_group(auth: Auth, Path(group): Path<String>) -> ApiResult<J
 }
 
 /// `GET /v3/domains/config/{group}/{option}/default`
-pub async fn default_option(
-    auth: Auth,
-    Path((group, option)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+pub async fn default_option(auth: Auth, Path((group, option)): Path<(String, String)>) -> ApiResult<Json<Value>> {
     policy::admin(&auth, "identity:get_domain_config_default")?;
     check_option(&group, Some(&option))?;
-    let v = defaults()[&group]
-        .get(&option)
-        .cloned()
-        .unwrap_or(Value::Null);
+    let v = defaults()[&group].get(&option).cloned().unwrap_or(Value::Null);
     Ok(Json(json!({"config": {option: v}})))
 }

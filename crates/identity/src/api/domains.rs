@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use super::{parse_bool_filter, render, tags};
 use crate::policy;
 use crate::schema::ROOT_DOMAIN;
-use crate::store::{Project, ProjectFilter, RevocationEvent, UserFilter};
+use crate::store::{Project, ProjectFilter, RevocationEvent, Store, UserFilter};
 use crate::Identity;
 
 pub async fn create(
@@ -32,19 +32,13 @@ pub async fn create(
         parent_id: None,
         is_domain: true,
         enabled: f.boolean("enabled")?.unwrap_or(true),
-        description: f
-            .nullable_string("description")?
-            .flatten()
-            .unwrap_or_default(),
+        description: f.nullable_string("description")?.flatten().unwrap_or_default(),
         options: f.object("options")?.unwrap_or_default(),
         tags: tags::take(&mut f)?.unwrap_or_default(),
         extra: f.rest(),
     };
     id.store.create_project(&d).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"domain": render::domain(&base, &d)})),
-    ))
+    Ok((StatusCode::CREATED, Json(json!({"domain": render::domain(&base, &d)}))))
 }
 
 pub async fn list(
@@ -62,18 +56,11 @@ pub async fn list(
     let mut domains = id.store.list_projects(&filter).await?;
     if !auth.is_admin() {
         // Others see the domains they work in.
-        domains.retain(|d| {
-            auth.domain_id.as_deref() == Some(&d.id)
-                || auth.project_domain_id.as_deref() == Some(&d.id)
-        });
+        domains
+            .retain(|d| auth.domain_id.as_deref() == Some(&d.id) || auth.project_domain_id.as_deref() == Some(&d.id));
     }
     let items = domains.iter().map(|d| render::domain(&base, d)).collect();
-    Ok(Json(render::collection(
-        &base,
-        "domains",
-        "/v3/domains",
-        items,
-    )))
+    Ok(Json(render::collection(&base, "domains", "/v3/domains", items)))
 }
 
 pub async fn get(
@@ -100,9 +87,7 @@ pub async fn update(
     f.forbid(&["domain_id", "parent_id", "is_domain"])?;
     if let Some(given) = f.string("id")? {
         if given != d.id {
-            return Err(ApiError::bad_request(
-                "Invalid input for field 'domain.id': the id cannot be changed",
-            ));
+            return Err(ApiError::bad_request("Invalid input for field 'domain.id': the id cannot be changed"));
         }
     }
     if let Some(name) = f.optional_name("name", 64)? {
@@ -124,12 +109,7 @@ pub async fn update(
     d.extra.extend(f.rest());
     id.store.update_project(&d).await?;
     if was_enabled && !d.enabled {
-        id.tokens
-            .revoke_matching(RevocationEvent {
-                domain_id: Some(d.id.clone()),
-                ..Default::default()
-            })
-            .await?;
+        id.tokens.revoke_matching(RevocationEvent { domain_id: Some(d.id.clone()), ..Default::default() }).await?;
     }
     Ok(Json(json!({"domain": render::domain(&base, &d)})))
 }
@@ -143,49 +123,36 @@ pub async fn delete(
     policy::admin(&auth, "identity:delete_domain")?;
     let d = id.store.get_domain(&domain_id).await?;
     if d.enabled {
-        return Err(ApiError::forbidden(
-            "Cannot delete a domain that is enabled, please disable it first.",
-        ));
+        return Err(ApiError::forbidden("Cannot delete a domain that is enabled, please disable it first."));
     }
-    let store = &id.store;
+    delete_cascade(&id.store, &d).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes a domain with its projects (leaves first), users, groups, roles and
+/// configuration.
+pub(crate) async fn delete_cascade(store: &Store, d: &Project) -> ApiResult<()> {
     let projects = store
-        .list_projects(&ProjectFilter {
-            domain_id: Some(d.id.clone()),
-            is_domain: Some(false),
-            ..Default::default()
-        })
+        .list_projects(&ProjectFilter { domain_id: Some(d.id.clone()), is_domain: Some(false), ..Default::default() })
         .await?;
-    // Leaves first, so no project outlives its parent.
-    let mut by_depth: Vec<(usize, &Project)> =
-        projects.iter().map(|p| (depth(&projects, p), p)).collect();
+    let mut by_depth: Vec<(usize, &Project)> = projects.iter().map(|p| (depth(&projects, p), p)).collect();
     by_depth.sort_by_key(|(d, _)| std::cmp::Reverse(*d));
     for (_, p) in by_depth {
         store.delete_app_creds_of_project(&p.id).await?;
         store.delete_project(&p.id).await?;
     }
     store.delete_domain_config(&d.id).await?;
-    for u in store
-        .list_users(&UserFilter {
-            domain_id: Some(d.id.clone()),
-            ..Default::default()
-        })
-        .await?
-    {
+    for u in store.list_users(&UserFilter { domain_id: Some(d.id.clone()), ..Default::default() }).await? {
         store.delete_user(&u.id).await?;
     }
     for g in store.list_groups(Some(&d.id), None).await? {
         store.delete_group(&g.id).await?;
     }
-    for r in store
-        .list_roles()
-        .await?
-        .into_iter()
-        .filter(|r| r.domain_id.as_deref() == Some(d.id.as_str()))
-    {
+    for r in store.list_roles().await?.into_iter().filter(|r| r.domain_id.as_deref() == Some(d.id.as_str())) {
         store.delete_role(&r.id).await?;
     }
     store.delete_project(&d.id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }
 
 fn depth(all: &[Project], p: &Project) -> usize {

@@ -19,9 +19,7 @@ const FILTER_KEYS: &[&str] = &["service_id", "region_id", "interface"];
 
 fn check_filters(filters: &Map<String, Value>) -> ApiResult<()> {
     if filters.is_empty() {
-        return Err(ApiError::bad_request(
-            "Invalid input for field 'endpoint_group.filters': must not be empty",
-        ));
+        return Err(ApiError::bad_request("Invalid input for field 'endpoint_group.filters': must not be empty"));
     }
     if let Some(bad) = filters.keys().find(|k| !FILTER_KEYS.contains(&k.as_str())) {
         return Err(ApiError::bad_request(format!(
@@ -39,9 +37,9 @@ pub async fn create_group(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     policy::admin(&auth, "identity:create_endpoint_group")?;
     let mut f = Fields::from_body(body, "endpoint_group")?;
-    let filters = f.object("filters")?.ok_or_else(|| {
-        ApiError::bad_request("Invalid input for field 'endpoint_group.filters': required")
-    })?;
+    let filters = f
+        .object("filters")?
+        .ok_or_else(|| ApiError::bad_request("Invalid input for field 'endpoint_group.filters': required"))?;
     check_filters(&filters)?;
     let g = EndpointGroup {
         id: common::id::new_hex_id(),
@@ -50,10 +48,7 @@ pub async fn create_group(
         filters,
     };
     id.store.create_endpoint_group(&g).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"endpoint_group": render::endpoint_group(&base, &g)})),
-    ))
+    Ok((StatusCode::CREATED, Json(json!({"endpoint_group": render::endpoint_group(&base, &g)}))))
 }
 
 pub async fn list_groups(
@@ -71,12 +66,7 @@ pub async fn list_groups(
         .filter(|g| q.get("name").is_none_or(|n| &g.name == n))
         .map(|g| render::endpoint_group(&base, g))
         .collect();
-    Ok(Json(render::collection(
-        &base,
-        "endpoint_groups",
-        "/v3/OS-EP-FILTER/endpoint_groups",
-        groups,
-    )))
+    Ok(Json(render::collection(&base, "endpoint_groups", "/v3/OS-EP-FILTER/endpoint_groups", groups)))
 }
 
 pub async fn get_group(
@@ -87,9 +77,7 @@ pub async fn get_group(
 ) -> ApiResult<Json<Value>> {
     policy::admin(&auth, "identity:get_endpoint_group")?;
     let g = id.store.get_endpoint_group(&group_id).await?;
-    Ok(Json(
-        json!({"endpoint_group": render::endpoint_group(&base, &g)}),
-    ))
+    Ok(Json(json!({"endpoint_group": render::endpoint_group(&base, &g)})))
 }
 
 /// `HEAD`: Keystone answers 200 here, not 204.
@@ -124,9 +112,7 @@ pub async fn update_group(
         g.filters = filters;
     }
     id.store.update_endpoint_group(&g).await?;
-    Ok(Json(
-        json!({"endpoint_group": render::endpoint_group(&base, &g)}),
-    ))
+    Ok(Json(json!({"endpoint_group": render::endpoint_group(&base, &g)})))
 }
 
 pub async fn delete_group(
@@ -147,10 +133,7 @@ pub async fn group_endpoints(
     base: BaseUrl,
     Path(group_id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    policy::admin(
-        &auth,
-        "identity:list_endpoints_associated_with_endpoint_group",
-    )?;
+    policy::admin(&auth, "identity:list_endpoints_associated_with_endpoint_group")?;
     let g = id.store.get_endpoint_group(&group_id).await?;
     let items = id
         .store
@@ -170,13 +153,7 @@ pub async fn group_endpoints(
 
 /// `PUT /v3/OS-EP-FILTER/projects/{p}/endpoints/{e}` and
 /// `PUT /v3/OS-EP-FILTER/endpoint_groups/{g}/projects/{p}`
-async fn associate(
-    id: &Identity,
-    auth: &Auth,
-    project_id: &str,
-    target: &str,
-    group: bool,
-) -> ApiResult<StatusCode> {
+async fn associate(id: &Identity, auth: &Auth, project_id: &str, target: &str, group: bool) -> ApiResult<StatusCode> {
     policy::admin(auth, "identity:add_endpoint_to_project")?;
     id.store.get_project(project_id).await?;
     if group {
@@ -184,9 +161,7 @@ async fn associate(
     } else {
         id.store.get_endpoint(target).await?;
     }
-    id.store
-        .add_project_endpoint(project_id, target, group)
-        .await?;
+    id.store.add_project_endpoint(project_id, target, group).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -202,28 +177,14 @@ async fn check_association(
     if pairs.iter().any(|(p, t)| p == project_id && t == target) {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::not_found(format!(
-            "Could not find association of {target} with project {project_id}."
-        )))
+        Err(ApiError::not_found(format!("Could not find association of {target} with project {project_id}.")))
     }
 }
 
-async fn dissociate(
-    id: &Identity,
-    auth: &Auth,
-    project_id: &str,
-    target: &str,
-    group: bool,
-) -> ApiResult<StatusCode> {
+async fn dissociate(id: &Identity, auth: &Auth, project_id: &str, target: &str, group: bool) -> ApiResult<StatusCode> {
     policy::admin(auth, "identity:remove_endpoint_from_project")?;
-    if !id
-        .store
-        .remove_project_endpoint(project_id, target, group)
-        .await?
-    {
-        return Err(ApiError::not_found(format!(
-            "Could not find association of {target} with project {project_id}."
-        )));
+    if !id.store.remove_project_endpoint(project_id, target, group).await? {
+        return Err(ApiError::not_found(format!("Could not find association of {target} with project {project_id}.")));
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -307,13 +268,7 @@ pub async fn endpoint_projects(
     policy::admin(&auth, "identity:list_projects_for_endpoint")?;
     id.store.get_endpoint(&endpoint_id).await?;
     let mut items = Vec::new();
-    for (p, _) in id
-        .store
-        .list_project_endpoints(false)
-        .await?
-        .into_iter()
-        .filter(|(_, e)| *e == endpoint_id)
-    {
+    for (p, _) in id.store.list_project_endpoints(false).await?.into_iter().filter(|(_, e)| *e == endpoint_id) {
         if let Ok(project) = id.store.get_project(&p).await {
             items.push(render::project(&base, &project));
         }
@@ -333,19 +288,10 @@ pub async fn group_projects(
     base: BaseUrl,
     Path(group_id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    policy::admin(
-        &auth,
-        "identity:list_projects_associated_with_endpoint_group",
-    )?;
+    policy::admin(&auth, "identity:list_projects_associated_with_endpoint_group")?;
     id.store.get_endpoint_group(&group_id).await?;
     let mut items = Vec::new();
-    for (p, _) in id
-        .store
-        .list_project_endpoints(true)
-        .await?
-        .into_iter()
-        .filter(|(_, g)| *g == group_id)
-    {
+    for (p, _) in id.store.list_project_endpoints(true).await?.into_iter().filter(|(_, g)| *g == group_id) {
         if let Ok(project) = id.store.get_project(&p).await {
             items.push(render::project(&base, &project));
         }

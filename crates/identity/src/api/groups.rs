@@ -31,18 +31,12 @@ pub async fn create(
             .string("domain_id")?
             .or_else(|| auth.domain_id.clone())
             .unwrap_or_else(|| DEFAULT_DOMAIN_ID.into()),
-        description: f
-            .nullable_string("description")?
-            .flatten()
-            .unwrap_or_default(),
+        description: f.nullable_string("description")?.flatten().unwrap_or_default(),
         extra: f.rest(),
     };
     id.store.get_domain(&g.domain_id).await?;
     id.store.create_group(&g).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"group": render::group(&base, &g)})),
-    ))
+    Ok((StatusCode::CREATED, Json(json!({"group": render::group(&base, &g)}))))
 }
 
 pub async fn list(
@@ -52,20 +46,10 @@ pub async fn list(
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
     policy::admin(&auth, "identity:list_groups")?;
-    let groups = id
-        .store
-        .list_groups(
-            q.get("domain_id").map(String::as_str),
-            q.get("name").map(String::as_str),
-        )
-        .await?;
+    let groups =
+        id.store.list_groups(q.get("domain_id").map(String::as_str), q.get("name").map(String::as_str)).await?;
     let items = groups.iter().map(|g| render::group(&base, g)).collect();
-    Ok(Json(render::collection(
-        &base,
-        "groups",
-        "/v3/groups",
-        items,
-    )))
+    Ok(Json(render::collection(&base, "groups", "/v3/groups", items)))
 }
 
 pub async fn get(
@@ -131,20 +115,9 @@ pub async fn users(
     policy::admin(&auth, "identity:list_users_in_group")?;
     id.store.get_group(&group_id).await?;
     let ids = id.store.user_ids_in_group(&group_id).await?;
-    let users = id
-        .store
-        .list_users(&UserFilter {
-            ids: Some(ids),
-            ..Default::default()
-        })
-        .await?;
+    let users = id.store.list_users(&UserFilter { ids: Some(ids), ..Default::default() }).await?;
     let items = users.iter().map(|u| render::user(&base, u)).collect();
-    Ok(Json(render::collection(
-        &base,
-        "users",
-        &format!("/v3/groups/{group_id}/users"),
-        items,
-    )))
+    Ok(Json(render::collection(&base, "users", &format!("/v3/groups/{group_id}/users"), items)))
 }
 
 pub async fn add_user(
@@ -170,9 +143,7 @@ pub async fn check_user(
     if id.store.is_member(&user_id, &group_id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::not_found(format!(
-            "User {user_id} is not a member of group {group_id}."
-        )))
+        Err(ApiError::not_found(format!("User {user_id} is not a member of group {group_id}.")))
     }
 }
 
@@ -185,9 +156,7 @@ pub async fn remove_user(
     id.store.get_group(&group_id).await?;
     id.store.get_user(&user_id).await?;
     if !id.store.remove_user_from_group(&user_id, &group_id).await? {
-        return Err(ApiError::not_found(format!(
-            "User {user_id} is not a member of group {group_id}."
-        )));
+        return Err(ApiError::not_found(format!("User {user_id} is not a member of group {group_id}.")));
     }
     id.tokens.revoke_user(&user_id).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -43,37 +43,19 @@ pub async fn create(
     let p = Policy {
         id: common::id::new_hex_id(),
         policy_type: f.name("type", 255)?,
-        blob: f.string("blob")?.ok_or_else(|| {
-            ApiError::bad_request("Invalid input for field 'policy.blob': required")
-        })?,
+        blob: f
+            .string("blob")?
+            .ok_or_else(|| ApiError::bad_request("Invalid input for field 'policy.blob': required"))?,
         extra: f.rest(),
     };
     id.store.create_policy(&p).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"policy": render_policy(&base, &p)})),
-    ))
+    Ok((StatusCode::CREATED, Json(json!({"policy": render_policy(&base, &p)}))))
 }
 
-pub async fn list(
-    State(id): State<Arc<Identity>>,
-    auth: Auth,
-    base: BaseUrl,
-) -> ApiResult<Json<Value>> {
+pub async fn list(State(id): State<Arc<Identity>>, auth: Auth, base: BaseUrl) -> ApiResult<Json<Value>> {
     policy::admin(&auth, "identity:list_policies")?;
-    let items = id
-        .store
-        .list_policies()
-        .await?
-        .iter()
-        .map(|p| render_policy(&base, p))
-        .collect();
-    Ok(Json(render::collection(
-        &base,
-        "policies",
-        "/v3/policies",
-        items,
-    )))
+    let items = id.store.list_policies().await?.iter().map(|p| render_policy(&base, p)).collect();
+    Ok(Json(render::collection(&base, "policies", "/v3/policies", items)))
 }
 
 pub async fn get(
@@ -109,11 +91,7 @@ pub async fn update(
     Ok(Json(json!({"policy": render_policy(&base, &p)})))
 }
 
-pub async fn delete(
-    State(id): State<Arc<Identity>>,
-    auth: Auth,
-    Path(pid): Path<String>,
-) -> ApiResult<StatusCode> {
+pub async fn delete(State(id): State<Arc<Identity>>, auth: Auth, Path(pid): Path<String>) -> ApiResult<StatusCode> {
     policy::admin(&auth, "identity:delete_policy")?;
     id.store.get_policy(&pid).await?;
     id.store.delete_policy(&pid).await?;
@@ -158,25 +136,10 @@ pub async fn create_consumer(
     Ok((StatusCode::CREATED, Json(json!({"consumer": v}))))
 }
 
-pub async fn list_consumers(
-    State(id): State<Arc<Identity>>,
-    auth: Auth,
-    base: BaseUrl,
-) -> ApiResult<Json<Value>> {
+pub async fn list_consumers(State(id): State<Arc<Identity>>, auth: Auth, base: BaseUrl) -> ApiResult<Json<Value>> {
     policy::admin(&auth, "identity:list_consumers")?;
-    let items = id
-        .store
-        .list_consumers()
-        .await?
-        .iter()
-        .map(|c| render_consumer(&base, c))
-        .collect();
-    Ok(Json(render::collection(
-        &base,
-        "consumers",
-        "/v3/OS-OAUTH1/consumers",
-        items,
-    )))
+    let items = id.store.list_consumers().await?.iter().map(|c| render_consumer(&base, c)).collect();
+    Ok(Json(render::collection(&base, "consumers", "/v3/OS-OAUTH1/consumers", items)))
 }
 
 pub async fn get_consumer(
@@ -229,17 +192,12 @@ pub async fn revoke_events(
     base: BaseUrl,
     axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
-    policy::enforce_any(
-        &auth,
-        "identity:list_revoke_events",
-        auth.has_role("service"),
-    )?;
+    policy::enforce_any(&auth, "identity:list_revoke_events", auth.has_role("service"))?;
     let since = match q.get("since") {
         None => None,
-        Some(s) => Some(
-            common::time::parse_iso(s)
-                .ok_or_else(|| ApiError::bad_request("Invalid input for field 'since'"))?,
-        ),
+        Some(s) => {
+            Some(common::time::parse_iso(s).ok_or_else(|| ApiError::bad_request("Invalid input for field 'since'"))?)
+        }
     };
     let events: Vec<Value> = id
         .store

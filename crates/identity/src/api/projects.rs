@@ -33,10 +33,7 @@ pub async fn create(
     let domain_id = f.nullable_string("domain_id")?.flatten();
     let parent_id = f.nullable_string("parent_id")?.flatten();
     let enabled = f.boolean("enabled")?.unwrap_or(true);
-    let description = f
-        .nullable_string("description")?
-        .flatten()
-        .unwrap_or_default();
+    let description = f.nullable_string("description")?.flatten().unwrap_or_default();
     let options = f.object("options")?.unwrap_or_default();
     let tag_list = tags::take(&mut f)?.unwrap_or_default();
     f.forbid(&["id"])?;
@@ -45,9 +42,7 @@ pub async fn create(
 
     let p = if is_domain {
         if parent_id.is_some() {
-            return Err(ApiError::bad_request(
-                "only root projects are allowed to act as domains.",
-            ));
+            return Err(ApiError::bad_request("only root projects are allowed to act as domains."));
         }
         Project {
             id: common::id::new_hex_id(),
@@ -70,10 +65,7 @@ pub async fn create(
                 Some(parent) => parent.domain_id,
                 None => return Err(IdentityError::not_found("project", pid.clone()).into()),
             },
-            (None, None) => auth
-                .domain_id
-                .clone()
-                .unwrap_or_else(|| DEFAULT_DOMAIN_ID.into()),
+            (None, None) => auth.domain_id.clone().unwrap_or_else(|| DEFAULT_DOMAIN_ID.into()),
         };
         let domain = store.get_domain(&domain_id).await?;
         let parent_id = parent_id.unwrap_or_else(|| domain.id.clone());
@@ -98,9 +90,7 @@ pub async fn create(
                 )));
             }
             if chain.len() + 1 > MAX_DEPTH {
-                return Err(ApiError::forbidden(format!(
-                    "Max hierarchy depth reached for {parent_id} branch."
-                )));
+                return Err(ApiError::forbidden(format!("Max hierarchy depth reached for {parent_id} branch.")));
             }
         }
         Project {
@@ -117,25 +107,14 @@ pub async fn create(
         }
     };
     store.create_project(&p).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"project": render::project(&base, &p)})),
-    ))
+    Ok((StatusCode::CREATED, Json(json!({"project": render::project(&base, &p)}))))
 }
 
 /// Applies Keystone's tag filters: `tags` (all of), `tags-any`, `not-tags`,
 /// `not-tags-any`, each a comma-separated list.
 fn tag_filter(q: &HashMap<String, String>) -> impl Fn(&Project) -> bool + '_ {
-    let list = |k: &str| -> Option<Vec<&str>> {
-        q.get(k)
-            .map(|v| v.split(',').filter(|s| !s.is_empty()).collect())
-    };
-    let (all, any, not_all, not_any) = (
-        list("tags"),
-        list("tags-any"),
-        list("not-tags"),
-        list("not-tags-any"),
-    );
+    let list = |k: &str| -> Option<Vec<&str>> { q.get(k).map(|v| v.split(',').filter(|s| !s.is_empty()).collect()) };
+    let (all, any, not_all, not_any) = (list("tags"), list("tags-any"), list("not-tags"), list("not-tags-any"));
     move |p: &Project| {
         let has = |t: &&str| p.tags.iter().any(|x| x == t);
         all.as_ref().is_none_or(|ts| ts.iter().all(has))
@@ -159,27 +138,18 @@ pub async fn list(
         enabled: parse_bool_filter(&q, "enabled")?,
         ids: None,
     };
+    // Admins list everything; a domain's readers list its projects; others use
+    // /v3/users/{id}/projects or /v3/auth/projects.
+    let domain_reader = auth.domain_id.is_some() && auth.has_role("reader");
+    policy::enforce_any(&auth, "identity:list_projects", domain_reader)?;
     let mut projects = id.store.list_projects(&filter).await?;
     if !auth.is_admin() {
-        // A domain's readers see its projects; others only what they work on.
-        let mine = super::auth::scopable_targets(&id.store, &auth.user_id, false, false).await?;
-        projects.retain(|p| {
-            auth.domain_id.as_deref() == Some(&p.domain_id) && auth.has_role("reader")
-                || mine.iter().any(|m| m.id == p.id)
-        });
-        if projects.is_empty() && auth.domain_id.is_none() && !q.contains_key("name") {
-            policy::admin(&auth, "identity:list_projects")?;
-        }
+        projects.retain(|p| auth.domain_id.as_deref() == Some(p.domain_id.as_str()));
     }
     let keep = tag_filter(&q);
     projects.retain(|p| keep(p));
     let items = projects.iter().map(|p| render::project(&base, p)).collect();
-    Ok(Json(render::collection(
-        &base,
-        "projects",
-        "/v3/projects",
-        items,
-    )))
+    Ok(Json(render::collection(&base, "projects", "/v3/projects", items)))
 }
 
 pub async fn get(
@@ -213,12 +183,8 @@ pub async fn get(
             }
             v["parents"] = nested;
         } else {
-            v["parents"] = Value::Array(
-                ancestors
-                    .iter()
-                    .map(|a| json!({"project": render::project(&base, a)}))
-                    .collect(),
-            );
+            v["parents"] =
+                Value::Array(ancestors.iter().map(|a| json!({"project": render::project(&base, a)})).collect());
         }
     }
     if flag("subtree_as_ids") || flag("subtree_as_list") {
@@ -226,31 +192,18 @@ pub async fn get(
         if flag("subtree_as_ids") {
             v["subtree"] = subtree_ids(&below, &p.id);
         } else {
-            v["subtree"] = Value::Array(
-                below
-                    .iter()
-                    .map(|c| json!({"project": render::project(&base, c)}))
-                    .collect(),
-            );
+            v["subtree"] = Value::Array(below.iter().map(|c| json!({"project": render::project(&base, c)})).collect());
         }
     }
     Ok(Json(json!({"project": v})))
 }
 
 fn subtree_ids(all: &[Project], parent: &str) -> Value {
-    let children: Vec<&Project> = all
-        .iter()
-        .filter(|p| p.parent_id.as_deref() == Some(parent))
-        .collect();
+    let children: Vec<&Project> = all.iter().filter(|p| p.parent_id.as_deref() == Some(parent)).collect();
     if children.is_empty() {
         return Value::Null;
     }
-    Value::Object(
-        children
-            .iter()
-            .map(|c| (c.id.clone(), subtree_ids(all, &c.id)))
-            .collect(),
-    )
+    Value::Object(children.iter().map(|c| (c.id.clone(), subtree_ids(all, &c.id))).collect())
 }
 
 pub async fn update(
@@ -262,10 +215,7 @@ pub async fn update(
 ) -> ApiResult<Json<Value>> {
     policy::admin(&auth, "identity:update_project")?;
     let store = &id.store;
-    let mut p = store
-        .get_project_any(&pid)
-        .await?
-        .ok_or_else(|| IdentityError::not_found("project", &pid))?;
+    let mut p = store.get_project_any(&pid).await?.ok_or_else(|| IdentityError::not_found("project", &pid))?;
     let mut f = Fields::from_body(body, "project")?;
     if let Some(given) = f.nullable_string("domain_id")? {
         let current = (p.domain_id != ROOT_DOMAIN).then(|| p.domain_id.clone());
@@ -280,16 +230,12 @@ pub async fn update(
     }
     if let Some(given) = f.boolean("is_domain")? {
         if given != p.is_domain {
-            return Err(ApiError::bad_request(
-                "Update of `is_domain` is not allowed.",
-            ));
+            return Err(ApiError::bad_request("Update of `is_domain` is not allowed."));
         }
     }
     if let Some(given) = f.string("id")? {
         if given != p.id {
-            return Err(ApiError::bad_request(
-                "Invalid input for field 'project.id': the id cannot be changed",
-            ));
+            return Err(ApiError::bad_request("Invalid input for field 'project.id': the id cannot be changed"));
         }
     }
     if let Some(name) = f.optional_name("name", 64)? {
@@ -298,12 +244,7 @@ pub async fn update(
     let was_enabled = p.enabled;
     if let Some(e) = f.boolean("enabled")? {
         if e && !was_enabled && !p.is_domain {
-            if let Some(off) = store
-                .project_ancestors(&p)
-                .await?
-                .iter()
-                .find(|a| !a.enabled)
-            {
+            if let Some(off) = store.project_ancestors(&p).await?.iter().find(|a| !a.enabled) {
                 return Err(ApiError::forbidden(format!(
                     "Cannot enable project {} since it has disabled parents ({}).",
                     p.id, off.id
@@ -339,30 +280,23 @@ pub async fn update(
 }
 
 async fn revoke_project_tokens(id: &Identity, project_id: &str) -> ApiResult<()> {
-    id.tokens
-        .revoke_matching(RevocationEvent {
-            project_id: Some(project_id.into()),
-            ..Default::default()
-        })
-        .await?;
+    id.tokens.revoke_matching(RevocationEvent { project_id: Some(project_id.into()), ..Default::default() }).await?;
     Ok(())
 }
 
-pub async fn delete(
-    State(id): State<Arc<Identity>>,
-    auth: Auth,
-    Path(pid): Path<String>,
-) -> ApiResult<StatusCode> {
+pub async fn delete(State(id): State<Arc<Identity>>, auth: Auth, Path(pid): Path<String>) -> ApiResult<StatusCode> {
     policy::admin(&auth, "identity:delete_project")?;
     let store = &id.store;
-    let p = store
-        .get_project_any(&pid)
-        .await?
-        .ok_or_else(|| IdentityError::not_found("project", &pid))?;
+    let p = store.get_project_any(&pid).await?.ok_or_else(|| IdentityError::not_found("project", &pid))?;
     if p.is_domain {
-        return Err(ApiError::forbidden(
-            "Projects acting as domains are deleted through /v3/domains.",
-        ));
+        // A project acting as a domain is deleted as a domain, once disabled.
+        if p.enabled {
+            return Err(ApiError::bad_request(
+                "Cannot delete an enabled project acting as a domain. Please disable the project first.",
+            ));
+        }
+        super::domains::delete_cascade(store, &p).await?;
+        return Ok(StatusCode::NO_CONTENT);
     }
     if store.has_children(&p.id).await? {
         return Err(ApiError::forbidden(format!(
@@ -403,10 +337,5 @@ pub async fn of_user(
         projects.retain(|p| &p.domain_id == d);
     }
     let items = projects.iter().map(|p| render::project(&base, p)).collect();
-    Ok(Json(render::collection(
-        &base,
-        "projects",
-        &format!("/v3/users/{user_id}/projects"),
-        items,
-    )))
+    Ok(Json(render::collection(&base, "projects", &format!("/v3/users/{user_id}/projects"), items)))
 }

@@ -51,10 +51,7 @@ pub async fn create(
         )));
     }
     id.store.create_role(&r).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"role": render::role(&base, &r)})),
-    ))
+    Ok((StatusCode::CREATED, Json(json!({"role": render::role(&base, &r)}))))
 }
 
 pub async fn list(
@@ -100,9 +97,7 @@ pub async fn update(
     let mut f = Fields::from_body(body, "role")?;
     if let Some(d) = f.nullable_string("domain_id")? {
         if d != r.domain_id {
-            return Err(ApiError::bad_request(
-                "Update of `domain_id` is not allowed.",
-            ));
+            return Err(ApiError::bad_request("Update of `domain_id` is not allowed."));
         }
     }
     if let Some(name) = f.optional_name("name", 255)? {
@@ -120,11 +115,7 @@ pub async fn update(
     Ok(Json(json!({"role": render::role(&base, &r)})))
 }
 
-pub async fn delete(
-    State(id): State<Arc<Identity>>,
-    auth: Auth,
-    Path(role_id): Path<String>,
-) -> ApiResult<StatusCode> {
+pub async fn delete(State(id): State<Arc<Identity>>, auth: Auth, Path(role_id): Path<String>) -> ApiResult<StatusCode> {
     policy::admin(&auth, "identity:delete_role")?;
     id.store.get_role(&role_id).await?;
     id.store.delete_role(&role_id).await?;
@@ -149,40 +140,21 @@ pub async fn create_implied(
     let prior = id.store.get_role(&prior_id).await?;
     let implied = id.store.get_role(&implied_id).await?;
     if PROHIBITED_IMPLIED.contains(&implied.name.as_str()) {
-        return Err(ApiError::forbidden(format!(
-            "{} cannot be an implied roles.",
-            implied.id
-        )));
+        return Err(ApiError::forbidden(format!("{} cannot be an implied roles.", implied.id)));
     }
     if prior.domain_id.is_none() && implied.domain_id.is_some() {
-        return Err(ApiError::forbidden(
-            "Global role cannot imply a domain-specific role",
-        ));
+        return Err(ApiError::forbidden("Global role cannot imply a domain-specific role"));
     }
     id.store.create_implied_role(&prior.id, &implied.id).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(inference(&base, &prior, &implied)),
-    ))
+    Ok((StatusCode::CREATED, Json(inference(&base, &prior, &implied))))
 }
 
-async fn existing_inference(
-    id: &Identity,
-    prior_id: &str,
-    implied_id: &str,
-) -> ApiResult<(Role, Role)> {
+async fn existing_inference(id: &Identity, prior_id: &str, implied_id: &str) -> ApiResult<(Role, Role)> {
     let prior = id.store.get_role(prior_id).await?;
     let implied = id.store.get_role(implied_id).await?;
-    let exists = id
-        .store
-        .list_implied_roles()
-        .await?
-        .iter()
-        .any(|(p, i)| p == prior_id && i == implied_id);
+    let exists = id.store.list_implied_roles().await?.iter().any(|(p, i)| p == prior_id && i == implied_id);
     if !exists {
-        return Err(ApiError::not_found(format!(
-            "{prior_id} does not imply {implied_id}."
-        )));
+        return Err(ApiError::not_found(format!("{prior_id} does not imply {implied_id}.")));
     }
     Ok((prior, implied))
 }
@@ -248,11 +220,7 @@ pub async fn list_implied(
 }
 
 /// `GET /v3/role_inferences`
-pub async fn list_inferences(
-    State(id): State<Arc<Identity>>,
-    auth: Auth,
-    base: BaseUrl,
-) -> ApiResult<Json<Value>> {
+pub async fn list_inferences(State(id): State<Arc<Identity>>, auth: Auth, base: BaseUrl) -> ApiResult<Json<Value>> {
     policy::admin(&auth, "identity:list_role_inference_rules")?;
     let roles = id.store.list_roles().await?;
     let pairs = id.store.list_implied_roles().await?;
@@ -271,7 +239,5 @@ pub async fn list_inferences(
             .collect();
         out.push(json!({"prior_role": render::role_ref(&base, prior), "implies": implies}));
     }
-    Ok(Json(
-        json!({"role_inferences": out, "links": render::links(&base, "/v3/role_inferences")}),
-    ))
+    Ok(Json(json!({"role_inferences": out, "links": render::links(&base, "/v3/role_inferences")})))
 }

@@ -17,9 +17,7 @@ const MAX_TAGS: usize = 80;
 
 pub fn validate(tags: &[String]) -> Result<(), ApiError> {
     if tags.len() > MAX_TAGS {
-        return Err(ApiError::bad_request(format!(
-            "Invalid input for field 'tags': more than {MAX_TAGS} tags"
-        )));
+        return Err(ApiError::bad_request(format!("Invalid input for field 'tags': more than {MAX_TAGS} tags")));
     }
     for t in tags {
         validate_one(t)?;
@@ -49,11 +47,7 @@ pub fn take(f: &mut Fields) -> Result<Option<Vec<String>>, ApiError> {
     }
 }
 
-pub async fn list(
-    State(id): State<Arc<Identity>>,
-    auth: Auth,
-    Path(pid): Path<String>,
-) -> ApiResult<Json<Value>> {
+pub async fn list(State(id): State<Arc<Identity>>, auth: Auth, Path(pid): Path<String>) -> ApiResult<Json<Value>> {
     policy::admin_or_project_scope(&auth, "identity:list_project_tags", &pid)?;
     let p = id.store.get_project(&pid).await?;
     Ok(Json(json!({"tags": p.tags})))
@@ -68,18 +62,13 @@ pub async fn replace(
     policy::admin(&auth, "identity:update_project_tags")?;
     let mut p = id.store.get_project(&pid).await?;
     let mut f = Fields::new("body", body.as_object().cloned().unwrap_or_default());
-    let tags = take(&mut f)?
-        .ok_or_else(|| ApiError::bad_request("Expecting to find tags in request body."))?;
+    let tags = take(&mut f)?.ok_or_else(|| ApiError::bad_request("Expecting to find tags in request body."))?;
     p.tags = tags;
     id.store.update_project(&p).await?;
     Ok(Json(json!({"tags": p.tags})))
 }
 
-pub async fn clear(
-    State(id): State<Arc<Identity>>,
-    auth: Auth,
-    Path(pid): Path<String>,
-) -> ApiResult<StatusCode> {
+pub async fn clear(State(id): State<Arc<Identity>>, auth: Auth, Path(pid): Path<String>) -> ApiResult<StatusCode> {
     policy::admin(&auth, "identity:delete_project_tags")?;
     let mut p = id.store.get_project(&pid).await?;
     p.tags.clear();
@@ -97,9 +86,7 @@ pub async fn check(
     if p.tags.contains(&tag) {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::not_found(format!(
-            "Tag {tag} was not found on project {pid}."
-        )))
+        Err(ApiError::not_found(format!("Tag {tag} was not found on project {pid}.")))
     }
 }
 
@@ -129,9 +116,7 @@ pub async fn remove(
     let before = p.tags.len();
     p.tags.retain(|t| *t != tag);
     if p.tags.len() == before {
-        return Err(ApiError::not_found(format!(
-            "Tag {tag} was not found on project {pid}."
-        )));
+        return Err(ApiError::not_found(format!("Tag {tag} was not found on project {pid}.")));
     }
     id.store.update_project(&p).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -31,9 +31,7 @@ fn take_options(f: &mut Fields) -> ApiResult<Option<Map<String, Value>>> {
         return Ok(None);
     };
     if let Some(bad) = opts.keys().find(|k| !USER_OPTIONS.contains(&k.as_str())) {
-        return Err(ApiError::bad_request(format!(
-            "Invalid input for field 'user.options': unknown option {bad}"
-        )));
+        return Err(ApiError::bad_request(format!("Invalid input for field 'user.options': unknown option {bad}")));
     }
     Ok(Some(opts))
 }
@@ -56,9 +54,7 @@ async fn check_default_project(id: &Identity, project_id: &Option<String>) -> Ap
     if let Some(pid) = project_id {
         if let Some(p) = id.store.get_project_any(pid).await? {
             if p.is_domain {
-                return Err(ApiError::bad_request(
-                    "User's default project ID cannot be a domain ID.",
-                ));
+                return Err(ApiError::bad_request("User's default project ID cannot be a domain ID."));
             }
         }
     }
@@ -74,10 +70,8 @@ pub async fn create(
     policy::admin(&auth, "identity:create_user")?;
     let mut f = Fields::from_body(body, "user")?;
     let name = f.name("name", 255)?;
-    let domain_id = f
-        .string("domain_id")?
-        .or_else(|| auth.domain_id.clone())
-        .unwrap_or_else(|| DEFAULT_DOMAIN_ID.into());
+    let domain_id =
+        f.string("domain_id")?.or_else(|| auth.domain_id.clone()).unwrap_or_else(|| DEFAULT_DOMAIN_ID.into());
     let enabled = f.boolean("enabled")?.unwrap_or(true);
     let default_project_id = f.nullable_string("default_project_id")?.flatten();
     let password = take_password(&id, &mut f)?.flatten();
@@ -103,10 +97,7 @@ pub async fn create(
         created_at: now,
     };
     id.store.create_user(&u).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"user": render::user(&base, &u)})),
-    ))
+    Ok((StatusCode::CREATED, Json(json!({"user": render::user(&base, &u)}))))
 }
 
 pub async fn list(
@@ -118,10 +109,7 @@ pub async fn list(
     let domain_reader = auth.domain_id.is_some() && auth.has_role("reader");
     policy::enforce_any(&auth, "identity:list_users", domain_reader)?;
     let filter = UserFilter {
-        domain_id: q
-            .get("domain_id")
-            .cloned()
-            .or_else(|| (!auth.is_admin()).then(|| auth.domain_id.clone()).flatten()),
+        domain_id: q.get("domain_id").cloned().or_else(|| (!auth.is_admin()).then(|| auth.domain_id.clone()).flatten()),
         name: q.get("name").cloned(),
         enabled: parse_bool_filter(&q, "enabled")?,
         ids: None,
@@ -159,9 +147,7 @@ pub async fn update(
     }
     if let Some(given) = f.string("id")? {
         if given != u.id {
-            return Err(ApiError::bad_request(
-                "Invalid input for field 'user.id': the id cannot be changed",
-            ));
+            return Err(ApiError::bad_request("Invalid input for field 'user.id': the id cannot be changed"));
         }
     }
     if let Some(name) = f.optional_name("name", 255)? {
@@ -201,11 +187,7 @@ pub async fn update(
     Ok(Json(json!({"user": render::user(&base, &u)})))
 }
 
-pub async fn delete(
-    State(id): State<Arc<Identity>>,
-    auth: Auth,
-    Path(user_id): Path<String>,
-) -> ApiResult<StatusCode> {
+pub async fn delete(State(id): State<Arc<Identity>>, auth: Auth, Path(user_id): Path<String>) -> ApiResult<StatusCode> {
     policy::admin(&auth, "identity:delete_user")?;
     id.store.get_user(&user_id).await?;
     id.store.delete_user(&user_id).await?;
@@ -221,33 +203,25 @@ pub async fn change_password(
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<StatusCode> {
     let mut f = Fields::from_body(body, "user")?;
-    let original = f.string("original_password")?.ok_or_else(|| {
-        ApiError::bad_request("Invalid input for field 'user.original_password': required")
-    })?;
-    let new = take_password(&id, &mut f)?.flatten().ok_or_else(|| {
-        ApiError::bad_request("Invalid input for field 'user.password': required")
-    })?;
+    let original = f
+        .string("original_password")?
+        .ok_or_else(|| ApiError::bad_request("Invalid input for field 'user.original_password': required"))?;
+    let new = take_password(&id, &mut f)?
+        .flatten()
+        .ok_or_else(|| ApiError::bad_request("Invalid input for field 'user.password': required"))?;
     let mut u = match id.store.find_user(&user_id).await? {
         Some(u) => u,
-        None => {
-            return Err(ApiError::unauthorized(
-                "The request you have made requires authentication.",
-            ))
-        }
+        None => return Err(ApiError::unauthorized("The request you have made requires authentication.")),
     };
     let ok = match &u.password_hash {
         Some(h) => id.hasher.verify_async(original, h.clone()).await,
         None => false,
     };
     if !ok || !u.enabled {
-        return Err(ApiError::unauthorized(
-            "The request you have made requires authentication.",
-        ));
+        return Err(ApiError::unauthorized("The request you have made requires authentication."));
     }
     if u.options.get("lock_password") == Some(&Value::Bool(true)) {
-        return Err(ApiError::bad_request(
-            "You cannot change your password at this time.",
-        ));
+        return Err(ApiError::bad_request("You cannot change your password at this time."));
     }
     u.password_hash = Some(id.hasher.hash_async(new).await);
     u.password_created_at = Some(common::time::now_micros());
@@ -272,10 +246,5 @@ pub async fn groups(
             items.push(render::group(&base, &g));
         }
     }
-    Ok(Json(render::collection(
-        &base,
-        "groups",
-        &format!("/v3/users/{user_id}/groups"),
-        items,
-    )))
+    Ok(Json(render::collection(&base, "groups", &format!("/v3/users/{user_id}/groups"), items)))
 }

@@ -18,10 +18,7 @@ fn v3(base: &BaseUrl) -> Value {
 }
 
 pub async fn root(base: BaseUrl) -> (StatusCode, Json<Value>) {
-    (
-        StatusCode::MULTIPLE_CHOICES,
-        Json(json!({"versions": {"values": [v3(&base)]}})),
-    )
+    (StatusCode::MULTIPLE_CHOICES, Json(json!({"versions": {"values": [v3(&base)]}})))
 }
 
 pub async fn version(base: BaseUrl) -> Json<Value> {

@@ -101,11 +101,7 @@ impl Store {
     pub async fn list_app_creds(&self, user_id: &str) -> Result<Vec<AppCred>> {
         let rows = self
             .db
-            .fetch_all(
-                self.db
-                    .q("SELECT * FROM application_credential WHERE user_id = ? ORDER BY name")
-                    .bind(user_id),
-            )
+            .fetch_all(self.db.q("SELECT * FROM application_credential WHERE user_id = ? ORDER BY name").bind(user_id))
             .await?;
         let mut out = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
         for c in &mut out {
@@ -123,10 +119,7 @@ impl Store {
                     .bind(id),
             )
             .await?;
-        Ok(rows
-            .iter()
-            .map(|r| r.str("role_id"))
-            .collect::<Result<_, _>>()?)
+        Ok(rows.iter().map(|r| r.str("role_id")).collect::<Result<_, _>>()?)
     }
 
     pub async fn delete_app_cred(&self, id: &str) -> Result<()> {
@@ -135,12 +128,7 @@ impl Store {
             "DELETE FROM application_credential_role WHERE application_credential_id = ?",
             "DELETE FROM application_credential WHERE id = ?",
         ] {
-            self.db
-                .q(sql)
-                .bind(id)
-                .execute(w.conn())
-                .await
-                .map_err(DbError::from)?;
+            self.db.q(sql).bind(id).execute(w.conn()).await.map_err(DbError::from)?;
         }
         w.commit().await?;
         Ok(())
@@ -153,12 +141,7 @@ impl Store {
                 (SELECT id FROM application_credential WHERE project_id = ?)",
             "DELETE FROM application_credential WHERE project_id = ?",
         ] {
-            self.db
-                .q(sql)
-                .bind(project_id)
-                .execute(w.conn())
-                .await
-                .map_err(DbError::from)?;
+            self.db.q(sql).bind(project_id).execute(w.conn()).await.map_err(DbError::from)?;
         }
         w.commit().await?;
         Ok(())

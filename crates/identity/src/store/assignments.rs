@@ -46,11 +46,7 @@ pub struct Assignment {
 
 impl Assignment {
     fn type_name(&self) -> String {
-        format!(
-            "{}{}",
-            if self.group { "Group" } else { "User" },
-            self.target.kind()
-        )
+        format!("{}{}", if self.group { "Group" } else { "User" }, self.target.kind())
     }
 }
 
@@ -143,10 +139,7 @@ impl Store {
                 if ids.is_empty() {
                     return Ok(Vec::new());
                 }
-                sql.push_str(&format!(
-                    " AND {col} IN ({})",
-                    vec!["?"; ids.len()].join(", ")
-                ));
+                sql.push_str(&format!(" AND {col} IN ({})", vec!["?"; ids.len()].join(", ")));
                 args.extend(ids.iter().cloned());
             }
         }
@@ -155,11 +148,7 @@ impl Store {
             args.push(r.clone());
         }
         if let Some(i) = f.inherited {
-            sql.push_str(if i {
-                " AND inherited = 1"
-            } else {
-                " AND inherited = 0"
-            });
+            sql.push_str(if i { " AND inherited = 1" } else { " AND inherited = 0" });
         }
         sql.push_str(" ORDER BY type, actor_id, target_id, role_id");
         let sql = self.db.sql(&sql);

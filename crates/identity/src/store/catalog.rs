@@ -96,10 +96,9 @@ impl Store {
             .await
             .map_err(DbError::from);
         match res {
-            Err(e) if e.is_unique_violation() => Err(IdentityError::conflict(
-                "region",
-                format!("Duplicate ID, {}.", r.id),
-            )),
+            Err(e) if e.is_unique_violation() => {
+                Err(IdentityError::conflict("region", format!("Duplicate ID, {}.", r.id)))
+            }
             Err(e) => Err(e.into()),
             Ok(_) => Ok(()),
         }
@@ -126,27 +125,16 @@ impl Store {
             .fetch_optional(self.db.pool())
             .await
             .map_err(DbError::from)?;
-        row.as_ref()
-            .map(region_from_row)
-            .transpose()?
-            .ok_or_else(|| IdentityError::not_found("region", id))
+        row.as_ref().map(region_from_row).transpose()?.ok_or_else(|| IdentityError::not_found("region", id))
     }
 
     pub async fn list_regions(&self) -> Result<Vec<Region>> {
-        let rows = self
-            .db
-            .fetch_all(self.db.q("SELECT * FROM region ORDER BY id"))
-            .await?;
+        let rows = self.db.fetch_all(self.db.q("SELECT * FROM region ORDER BY id")).await?;
         Ok(rows.iter().map(region_from_row).collect::<Result<_, _>>()?)
     }
 
     pub async fn delete_region(&self, id: &str) -> Result<()> {
-        self.db
-            .q("DELETE FROM region WHERE id = ?")
-            .bind(id)
-            .execute(self.db.pool())
-            .await
-            .map_err(DbError::from)?;
+        self.db.q("DELETE FROM region WHERE id = ?").bind(id).execute(self.db.pool()).await.map_err(DbError::from)?;
         Ok(())
     }
 
@@ -184,21 +172,12 @@ impl Store {
             .fetch_optional(self.db.pool())
             .await
             .map_err(DbError::from)?;
-        row.as_ref()
-            .map(service_from_row)
-            .transpose()?
-            .ok_or_else(|| IdentityError::not_found("service", id))
+        row.as_ref().map(service_from_row).transpose()?.ok_or_else(|| IdentityError::not_found("service", id))
     }
 
     pub async fn list_services(&self) -> Result<Vec<Service>> {
-        let rows = self
-            .db
-            .fetch_all(self.db.q("SELECT * FROM service ORDER BY type, id"))
-            .await?;
-        Ok(rows
-            .iter()
-            .map(service_from_row)
-            .collect::<Result<_, _>>()?)
+        let rows = self.db.fetch_all(self.db.q("SELECT * FROM service ORDER BY type, id")).await?;
+        Ok(rows.iter().map(service_from_row).collect::<Result<_, _>>()?)
     }
 
     /// Deletes a service and its endpoints.
@@ -255,38 +234,18 @@ impl Store {
             .fetch_optional(self.db.pool())
             .await
             .map_err(DbError::from)?;
-        row.as_ref()
-            .map(endpoint_from_row)
-            .transpose()?
-            .ok_or_else(|| IdentityError::not_found("endpoint", id))
+        row.as_ref().map(endpoint_from_row).transpose()?.ok_or_else(|| IdentityError::not_found("endpoint", id))
     }
 
     pub async fn list_endpoints(&self) -> Result<Vec<Endpoint>> {
-        let rows = self
-            .db
-            .fetch_all(
-                self.db
-                    .q("SELECT * FROM endpoint ORDER BY service_id, interface, id"),
-            )
-            .await?;
-        Ok(rows
-            .iter()
-            .map(endpoint_from_row)
-            .collect::<Result<_, _>>()?)
+        let rows = self.db.fetch_all(self.db.q("SELECT * FROM endpoint ORDER BY service_id, interface, id")).await?;
+        Ok(rows.iter().map(endpoint_from_row).collect::<Result<_, _>>()?)
     }
 
     pub async fn delete_endpoint(&self, id: &str) -> Result<()> {
         let mut w = self.db.begin_write().await?;
-        for sql in [
-            "DELETE FROM project_endpoint WHERE endpoint_id = ?",
-            "DELETE FROM endpoint WHERE id = ?",
-        ] {
-            self.db
-                .q(sql)
-                .bind(id)
-                .execute(w.conn())
-                .await
-                .map_err(DbError::from)?;
+        for sql in ["DELETE FROM project_endpoint WHERE endpoint_id = ?", "DELETE FROM endpoint WHERE id = ?"] {
+            self.db.q(sql).bind(id).execute(w.conn()).await.map_err(DbError::from)?;
         }
         w.commit().await?;
         Ok(())
@@ -326,17 +285,11 @@ impl Store {
             .fetch_optional(self.db.pool())
             .await
             .map_err(DbError::from)?;
-        row.as_ref()
-            .map(group_from_row)
-            .transpose()?
-            .ok_or_else(|| IdentityError::not_found("endpoint group", id))
+        row.as_ref().map(group_from_row).transpose()?.ok_or_else(|| IdentityError::not_found("endpoint group", id))
     }
 
     pub async fn list_endpoint_groups(&self) -> Result<Vec<EndpointGroup>> {
-        let rows = self
-            .db
-            .fetch_all(self.db.q("SELECT * FROM endpoint_group ORDER BY name, id"))
-            .await?;
+        let rows = self.db.fetch_all(self.db.q("SELECT * FROM endpoint_group ORDER BY name, id")).await?;
         Ok(rows.iter().map(group_from_row).collect::<Result<_, _>>()?)
     }
 
@@ -346,38 +299,20 @@ impl Store {
             "DELETE FROM project_endpoint_group WHERE endpoint_group_id = ?",
             "DELETE FROM endpoint_group WHERE id = ?",
         ] {
-            self.db
-                .q(sql)
-                .bind(id)
-                .execute(w.conn())
-                .await
-                .map_err(DbError::from)?;
+            self.db.q(sql).bind(id).execute(w.conn()).await.map_err(DbError::from)?;
         }
         w.commit().await?;
         Ok(())
     }
 
     /// Associates an endpoint (`group = false`) or endpoint group with a project.
-    pub async fn add_project_endpoint(
-        &self,
-        project_id: &str,
-        id: &str,
-        group: bool,
-    ) -> Result<()> {
+    pub async fn add_project_endpoint(&self, project_id: &str, id: &str, group: bool) -> Result<()> {
         let sql = if group {
             "INSERT INTO project_endpoint_group (endpoint_group_id, project_id) VALUES (?, ?)"
         } else {
             "INSERT INTO project_endpoint (endpoint_id, project_id) VALUES (?, ?)"
         };
-        match self
-            .db
-            .q(sql)
-            .bind(id)
-            .bind(project_id)
-            .execute(self.db.pool())
-            .await
-            .map_err(DbError::from)
-        {
+        match self.db.q(sql).bind(id).bind(project_id).execute(self.db.pool()).await.map_err(DbError::from) {
             Err(e) if e.is_unique_violation() => Ok(()),
             Err(e) => Err(e.into()),
             Ok(_) => Ok(()),
@@ -385,25 +320,13 @@ impl Store {
     }
 
     /// Whether the association existed.
-    pub async fn remove_project_endpoint(
-        &self,
-        project_id: &str,
-        id: &str,
-        group: bool,
-    ) -> Result<bool> {
+    pub async fn remove_project_endpoint(&self, project_id: &str, id: &str, group: bool) -> Result<bool> {
         let sql = if group {
             "DELETE FROM project_endpoint_group WHERE endpoint_group_id = ? AND project_id = ?"
         } else {
             "DELETE FROM project_endpoint WHERE endpoint_id = ? AND project_id = ?"
         };
-        let r = self
-            .db
-            .q(sql)
-            .bind(id)
-            .bind(project_id)
-            .execute(self.db.pool())
-            .await
-            .map_err(DbError::from)?;
+        let r = self.db.q(sql).bind(id).bind(project_id).execute(self.db.pool()).await.map_err(DbError::from)?;
         Ok(r.rows_affected() > 0)
     }
 
@@ -415,9 +338,6 @@ impl Store {
             "SELECT project_id, endpoint_id AS id FROM project_endpoint"
         };
         let rows = self.db.fetch_all(self.db.q(sql)).await?;
-        Ok(rows
-            .iter()
-            .map(|r| Ok((r.str("project_id")?, r.str("id")?)))
-            .collect::<Result<_, DbError>>()?)
+        Ok(rows.iter().map(|r| Ok((r.str("project_id")?, r.str("id")?))).collect::<Result<_, DbError>>()?)
     }
 }

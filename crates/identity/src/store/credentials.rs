@@ -44,10 +44,9 @@ impl Store {
             .await
             .map_err(DbError::from);
         match res {
-            Err(e) if e.is_unique_violation() => Err(IdentityError::conflict(
-                "credential",
-                format!("Duplicate ID, {}.", c.id),
-            )),
+            Err(e) if e.is_unique_violation() => {
+                Err(IdentityError::conflict("credential", format!("Duplicate ID, {}.", c.id)))
+            }
             Err(e) => Err(e.into()),
             Ok(_) => Ok(()),
         }
@@ -80,10 +79,7 @@ impl Store {
     }
 
     pub async fn list_credentials(&self) -> Result<Vec<Credential>> {
-        let rows = self
-            .db
-            .fetch_all(self.db.q("SELECT * FROM credential ORDER BY id"))
-            .await?;
+        let rows = self.db.fetch_all(self.db.q("SELECT * FROM credential ORDER BY id")).await?;
         Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
     }
 

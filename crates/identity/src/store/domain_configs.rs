@@ -12,11 +12,7 @@ pub type DomainConfig = Map<String, Value>;
 
 impl Store {
     /// The domain's settings; `sensitive` ones (passwords) only when asked.
-    pub async fn get_domain_config(
-        &self,
-        domain_id: &str,
-        include_sensitive: bool,
-    ) -> Result<DomainConfig> {
+    pub async fn get_domain_config(&self, domain_id: &str, include_sensitive: bool) -> Result<DomainConfig> {
         let rows = self
             .db
             .fetch_all(
@@ -31,9 +27,7 @@ impl Store {
                 continue;
             }
             let value: Value = serde_json::from_str(&r.str("value")?).unwrap_or(Value::Null);
-            let group = out
-                .entry(r.str("group_name")?)
-                .or_insert_with(|| Value::Object(Map::new()));
+            let group = out.entry(r.str("group_name")?).or_insert_with(|| Value::Object(Map::new()));
             if let Value::Object(g) = group {
                 g.insert(r.str("option_name")?, value);
             }
@@ -42,12 +36,7 @@ impl Store {
     }
 
     /// Replaces the domain's whole configuration with `config`.
-    pub async fn set_domain_config(
-        &self,
-        domain_id: &str,
-        config: &DomainConfig,
-        sensitive: &[&str],
-    ) -> Result<()> {
+    pub async fn set_domain_config(&self, domain_id: &str, config: &DomainConfig, sensitive: &[&str]) -> Result<()> {
         let mut w = self.db.begin_write().await?;
         self.db
             .q("DELETE FROM domain_config WHERE domain_id = ?")

@@ -28,10 +28,7 @@ fn from_row(row: &AnyRow) -> Result<Group, DbError> {
 fn duplicate(g: &Group) -> IdentityError {
     IdentityError::conflict(
         "group",
-        format!(
-            "Duplicate entry found with name {} at domain ID {}.",
-            g.name, g.domain_id
-        ),
+        format!("Duplicate entry found with name {} at domain ID {}.", g.name, g.domain_id),
     )
 }
 
@@ -81,21 +78,11 @@ impl Store {
             .fetch_optional(self.db.pool())
             .await
             .map_err(DbError::from)?;
-        row.as_ref()
-            .map(from_row)
-            .transpose()?
-            .ok_or_else(|| IdentityError::not_found("group", id))
+        row.as_ref().map(from_row).transpose()?.ok_or_else(|| IdentityError::not_found("group", id))
     }
 
-    pub async fn list_groups(
-        &self,
-        domain_id: Option<&str>,
-        name: Option<&str>,
-    ) -> Result<Vec<Group>> {
-        let rows = self
-            .db
-            .fetch_all(self.db.q("SELECT * FROM identity_group ORDER BY name, id"))
-            .await?;
+    pub async fn list_groups(&self, domain_id: Option<&str>, name: Option<&str>) -> Result<Vec<Group>> {
+        let rows = self.db.fetch_all(self.db.q("SELECT * FROM identity_group ORDER BY name, id")).await?;
         let groups = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
         Ok(groups
             .into_iter()
@@ -111,12 +98,7 @@ impl Store {
             "DELETE FROM assignment WHERE actor_id = ?",
             "DELETE FROM identity_group WHERE id = ?",
         ] {
-            self.db
-                .q(sql)
-                .bind(id)
-                .execute(w.conn())
-                .await
-                .map_err(DbError::from)?;
+            self.db.q(sql).bind(id).execute(w.conn()).await.map_err(DbError::from)?;
         }
         w.commit().await?;
         Ok(())
@@ -167,30 +149,16 @@ impl Store {
     pub async fn group_ids_of_user(&self, user_id: &str) -> Result<Vec<String>> {
         let rows = self
             .db
-            .fetch_all(
-                self.db
-                    .q("SELECT group_id FROM user_group_membership WHERE user_id = ?")
-                    .bind(user_id),
-            )
+            .fetch_all(self.db.q("SELECT group_id FROM user_group_membership WHERE user_id = ?").bind(user_id))
             .await?;
-        Ok(rows
-            .iter()
-            .map(|r| r.str("group_id"))
-            .collect::<Result<_, _>>()?)
+        Ok(rows.iter().map(|r| r.str("group_id")).collect::<Result<_, _>>()?)
     }
 
     pub async fn user_ids_in_group(&self, group_id: &str) -> Result<Vec<String>> {
         let rows = self
             .db
-            .fetch_all(
-                self.db
-                    .q("SELECT user_id FROM user_group_membership WHERE group_id = ?")
-                    .bind(group_id),
-            )
+            .fetch_all(self.db.q("SELECT user_id FROM user_group_membership WHERE group_id = ?").bind(group_id))
             .await?;
-        Ok(rows
-            .iter()
-            .map(|r| r.str("user_id"))
-            .collect::<Result<_, _>>()?)
+        Ok(rows.iter().map(|r| r.str("user_id")).collect::<Result<_, _>>()?)
     }
 }

@@ -59,27 +59,16 @@ impl Store {
             .fetch_optional(self.db.pool())
             .await
             .map_err(DbError::from)?;
-        row.as_ref()
-            .map(from_row)
-            .transpose()?
-            .ok_or_else(|| IdentityError::not_found("policy", id))
+        row.as_ref().map(from_row).transpose()?.ok_or_else(|| IdentityError::not_found("policy", id))
     }
 
     pub async fn list_policies(&self) -> Result<Vec<Policy>> {
-        let rows = self
-            .db
-            .fetch_all(self.db.q("SELECT * FROM policy ORDER BY id"))
-            .await?;
+        let rows = self.db.fetch_all(self.db.q("SELECT * FROM policy ORDER BY id")).await?;
         Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
     }
 
     pub async fn delete_policy(&self, id: &str) -> Result<()> {
-        self.db
-            .q("DELETE FROM policy WHERE id = ?")
-            .bind(id)
-            .execute(self.db.pool())
-            .await
-            .map_err(DbError::from)?;
+        self.db.q("DELETE FROM policy WHERE id = ?").bind(id).execute(self.db.pool()).await.map_err(DbError::from)?;
         Ok(())
     }
 }

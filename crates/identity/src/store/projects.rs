@@ -166,16 +166,9 @@ impl Store {
 
     pub async fn get_domain_by_name(&self, name: &str) -> Result<Project> {
         let found = self
-            .list_projects(&ProjectFilter {
-                is_domain: Some(true),
-                name: Some(name.into()),
-                ..Default::default()
-            })
+            .list_projects(&ProjectFilter { is_domain: Some(true), name: Some(name.into()), ..Default::default() })
             .await?;
-        found
-            .into_iter()
-            .next()
-            .ok_or_else(|| IdentityError::not_found("domain", name))
+        found.into_iter().next().ok_or_else(|| IdentityError::not_found("domain", name))
     }
 
     pub async fn get_project_by_name(&self, name: &str, domain_id: &str) -> Result<Project> {
@@ -187,34 +180,19 @@ impl Store {
                 ..Default::default()
             })
             .await?;
-        found
-            .into_iter()
-            .next()
-            .ok_or_else(|| IdentityError::not_found("project", name))
+        found.into_iter().next().ok_or_else(|| IdentityError::not_found("project", name))
     }
 
     pub async fn list_projects(&self, f: &ProjectFilter) -> Result<Vec<Project>> {
         let mut sql = String::from("SELECT * FROM project WHERE 1 = 1");
         let mut args: Vec<String> = Vec::new();
         if let Some(d) = f.is_domain {
-            sql.push_str(if d {
-                " AND is_domain = 1"
-            } else {
-                " AND is_domain = 0"
-            });
+            sql.push_str(if d { " AND is_domain = 1" } else { " AND is_domain = 0" });
         }
         if let Some(e) = f.enabled {
-            sql.push_str(if e {
-                " AND enabled = 1"
-            } else {
-                " AND enabled = 0"
-            });
+            sql.push_str(if e { " AND enabled = 1" } else { " AND enabled = 0" });
         }
-        for (col, val) in [
-            ("name", &f.name),
-            ("domain_id", &f.domain_id),
-            ("parent_id", &f.parent_id),
-        ] {
+        for (col, val) in [("name", &f.name), ("domain_id", &f.domain_id), ("parent_id", &f.parent_id)] {
             if let Some(v) = val {
                 sql.push_str(&format!(" AND {col} = ?"));
                 args.push(v.clone());
@@ -237,11 +215,7 @@ impl Store {
         let mut out = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
         let tags = self.all_project_tags().await?;
         for p in &mut out {
-            p.tags = tags
-                .iter()
-                .filter(|(id, _)| *id == p.id)
-                .map(|(_, t)| t.clone())
-                .collect();
+            p.tags = tags.iter().filter(|(id, _)| *id == p.id).map(|(_, t)| t.clone()).collect();
         }
         Ok(out)
     }
@@ -249,30 +223,14 @@ impl Store {
     async fn project_tags(&self, id: &str) -> Result<Vec<String>> {
         let rows = self
             .db
-            .fetch_all(
-                self.db
-                    .q("SELECT name FROM project_tag WHERE project_id = ? ORDER BY name")
-                    .bind(id),
-            )
+            .fetch_all(self.db.q("SELECT name FROM project_tag WHERE project_id = ? ORDER BY name").bind(id))
             .await?;
-        Ok(rows
-            .iter()
-            .map(|r| r.str("name"))
-            .collect::<Result<_, _>>()?)
+        Ok(rows.iter().map(|r| r.str("name")).collect::<Result<_, _>>()?)
     }
 
     async fn all_project_tags(&self) -> Result<Vec<(String, String)>> {
-        let rows = self
-            .db
-            .fetch_all(
-                self.db
-                    .q("SELECT project_id, name FROM project_tag ORDER BY name"),
-            )
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|r| Ok((r.str("project_id")?, r.str("name")?)))
-            .collect::<Result<_, DbError>>()?)
+        let rows = self.db.fetch_all(self.db.q("SELECT project_id, name FROM project_tag ORDER BY name")).await?;
+        Ok(rows.iter().map(|r| Ok((r.str("project_id")?, r.str("name")?))).collect::<Result<_, DbError>>()?)
     }
 
     /// Deletes a project or domain row with its tags, assignments on it and
@@ -286,12 +244,7 @@ impl Store {
             "DELETE FROM project_endpoint_group WHERE project_id = ?",
             "DELETE FROM project WHERE id = ?",
         ] {
-            self.db
-                .q(sql)
-                .bind(id)
-                .execute(w.conn())
-                .await
-                .map_err(DbError::from)?;
+            self.db.q(sql).bind(id).execute(w.conn()).await.map_err(DbError::from)?;
         }
         w.commit().await?;
         Ok(())
@@ -304,9 +257,7 @@ impl Store {
         let mut next = p.parent_id.clone();
         while let Some(id) = next {
             match self.get_project_any(&id).await? {
-                Some(parent)
-                    if !parent.is_domain && !out.iter().any(|x: &Project| x.id == parent.id) =>
-                {
+                Some(parent) if !parent.is_domain && !out.iter().any(|x: &Project| x.id == parent.id) => {
                     next = parent.parent_id.clone();
                     out.push(parent);
                 }
@@ -318,19 +269,11 @@ impl Store {
 
     /// Every project below `id`, at any depth.
     pub async fn project_descendants(&self, id: &str) -> Result<Vec<Project>> {
-        let all = self
-            .list_projects(&ProjectFilter {
-                is_domain: Some(false),
-                ..Default::default()
-            })
-            .await?;
+        let all = self.list_projects(&ProjectFilter { is_domain: Some(false), ..Default::default() }).await?;
         let mut out: Vec<Project> = Vec::new();
         let mut frontier = vec![id.to_string()];
         while let Some(parent) = frontier.pop() {
-            for p in all
-                .iter()
-                .filter(|p| p.parent_id.as_deref() == Some(parent.as_str()))
-            {
+            for p in all.iter().filter(|p| p.parent_id.as_deref() == Some(parent.as_str())) {
                 if !out.iter().any(|x| x.id == p.id) {
                     frontier.push(p.id.clone());
                     out.push(p.clone());
@@ -341,14 +284,12 @@ impl Store {
     }
 
     pub async fn has_children(&self, id: &str) -> Result<bool> {
-        let n: i64 = db::query_scalar(
-            self.db
-                .static_sql("SELECT COUNT(*) FROM project WHERE parent_id = ? AND is_domain = 0"),
-        )
-        .bind(id)
-        .fetch_one(self.db.pool())
-        .await
-        .map_err(DbError::from)?;
+        let n: i64 =
+            db::query_scalar(self.db.static_sql("SELECT COUNT(*) FROM project WHERE parent_id = ? AND is_domain = 0"))
+                .bind(id)
+                .fetch_one(self.db.pool())
+                .await
+                .map_err(DbError::from)?;
         Ok(n > 0)
     }
 }

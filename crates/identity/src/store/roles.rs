@@ -31,10 +31,7 @@ fn from_row(row: &AnyRow) -> Result<Role, DbError> {
 }
 
 fn duplicate(r: &Role) -> IdentityError {
-    IdentityError::conflict(
-        "role",
-        format!("Duplicate entry found with name {}.", r.name),
-    )
+    IdentityError::conflict("role", format!("Duplicate entry found with name {}.", r.name))
 }
 
 impl Store {
@@ -85,17 +82,11 @@ impl Store {
             .fetch_optional(self.db.pool())
             .await
             .map_err(DbError::from)?;
-        row.as_ref()
-            .map(from_row)
-            .transpose()?
-            .ok_or_else(|| IdentityError::not_found("role", id))
+        row.as_ref().map(from_row).transpose()?.ok_or_else(|| IdentityError::not_found("role", id))
     }
 
     pub async fn list_roles(&self) -> Result<Vec<Role>> {
-        let rows = self
-            .db
-            .fetch_all(self.db.q("SELECT * FROM role ORDER BY name, id"))
-            .await?;
+        let rows = self.db.fetch_all(self.db.q("SELECT * FROM role ORDER BY name, id")).await?;
         Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
     }
 
@@ -120,10 +111,12 @@ impl Store {
 
     /// Every implication as (prior, implied).
     pub async fn list_implied_roles(&self) -> Result<Vec<(String, String)>> {
-        let rows = self
-            .db
-            .fetch_all(self.db.q("SELECT prior_role_id, implied_role_id FROM implied_role ORDER BY prior_role_id, implied_role_id"))
-            .await?;
+        let rows =
+            self.db
+                .fetch_all(self.db.q(
+                    "SELECT prior_role_id, implied_role_id FROM implied_role ORDER BY prior_role_id, implied_role_id",
+                ))
+                .await?;
         Ok(rows
             .iter()
             .map(|r| Ok((r.str("prior_role_id")?, r.str("implied_role_id")?)))

@@ -45,13 +45,7 @@ fn from_row(row: &AnyRow) -> Result<User, DbError> {
 }
 
 fn duplicate(u: &User) -> IdentityError {
-    IdentityError::conflict(
-        "user",
-        format!(
-            "Duplicate entry found with name {} at domain ID {}.",
-            u.name, u.domain_id
-        ),
-    )
+    IdentityError::conflict("user", format!("Duplicate entry found with name {} at domain ID {}.", u.name, u.domain_id))
 }
 
 impl Store {
@@ -115,9 +109,7 @@ impl Store {
     }
 
     pub async fn get_user(&self, id: &str) -> Result<User> {
-        self.find_user(id)
-            .await?
-            .ok_or_else(|| IdentityError::not_found("user", id))
+        self.find_user(id).await?.ok_or_else(|| IdentityError::not_found("user", id))
     }
 
     pub async fn get_user_by_name(&self, name: &str, domain_id: &str) -> Result<User> {
@@ -129,21 +121,14 @@ impl Store {
             .fetch_optional(self.db.pool())
             .await
             .map_err(DbError::from)?;
-        row.as_ref()
-            .map(from_row)
-            .transpose()?
-            .ok_or_else(|| IdentityError::not_found("user", name))
+        row.as_ref().map(from_row).transpose()?.ok_or_else(|| IdentityError::not_found("user", name))
     }
 
     pub async fn list_users(&self, f: &UserFilter) -> Result<Vec<User>> {
         let mut sql = String::from("SELECT * FROM identity_user WHERE 1 = 1");
         let mut args: Vec<String> = Vec::new();
         if let Some(e) = f.enabled {
-            sql.push_str(if e {
-                " AND enabled = 1"
-            } else {
-                " AND enabled = 0"
-            });
+            sql.push_str(if e { " AND enabled = 1" } else { " AND enabled = 0" });
         }
         for (col, val) in [("name", &f.name), ("domain_id", &f.domain_id)] {
             if let Some(v) = val {
@@ -181,12 +166,7 @@ impl Store {
             "DELETE FROM credential WHERE user_id = ?",
             "DELETE FROM identity_user WHERE id = ?",
         ] {
-            self.db
-                .q(sql)
-                .bind(id)
-                .execute(w.conn())
-                .await
-                .map_err(DbError::from)?;
+            self.db.q(sql).bind(id).execute(w.conn()).await.map_err(DbError::from)?;
         }
         w.commit().await?;
         Ok(())

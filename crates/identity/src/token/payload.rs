@@ -32,22 +32,12 @@ pub struct Payload {
 }
 
 /// Authentication methods, as bits.
-const METHODS: &[&str] = &[
-    "password",
-    "token",
-    "application_credential",
-    "totp",
-    "mapped",
-];
+const METHODS: &[&str] = &["password", "token", "application_credential", "totp", "mapped"];
 
 /// An id: a 32-hex-digit id (Keystone's own) as a zero byte and its 16 bytes,
 /// anything else (`default`, say) as its UTF-8 bytes, which never start with zero.
 fn pack_id(id: &str) -> ByteBuf {
-    if id.len() == 32
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    {
+    if id.len() == 32 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
         if let Ok(u) = uuid::Uuid::parse_str(id) {
             let mut v = Vec::with_capacity(17);
             v.push(0);
@@ -67,17 +57,7 @@ fn unpack_id(b: ByteBuf) -> Option<String> {
 
 /// The wire form: a positional tuple.
 #[derive(Serialize, Deserialize)]
-struct Wire(
-    u8,
-    ByteBuf,
-    u8,
-    u8,
-    Option<ByteBuf>,
-    i64,
-    i64,
-    Vec<String>,
-    Option<ByteBuf>,
-);
+struct Wire(u8, ByteBuf, u8, u8, Option<ByteBuf>, i64, i64, Vec<String>, Option<ByteBuf>);
 
 const SCOPE_UNSCOPED: u8 = 0;
 const SCOPE_PROJECT: u8 = 1;
@@ -86,11 +66,8 @@ const SCOPE_SYSTEM: u8 = 3;
 
 impl Payload {
     pub fn encode(&self) -> Vec<u8> {
-        let methods = self
-            .methods
-            .iter()
-            .filter_map(|m| METHODS.iter().position(|k| k == m))
-            .fold(0u8, |acc, i| acc | (1 << i));
+        let methods =
+            self.methods.iter().filter_map(|m| METHODS.iter().position(|k| k == m)).fold(0u8, |acc, i| acc | (1 << i));
         let (kind, scope_id) = match &self.scope {
             Scope::Unscoped => (SCOPE_UNSCOPED, None),
             Scope::Project(id) => (SCOPE_PROJECT, Some(pack_id(id))),
@@ -113,17 +90,8 @@ impl Payload {
     }
 
     pub fn decode(bytes: &[u8]) -> Option<Payload> {
-        let Wire(
-            version,
-            user,
-            methods,
-            kind,
-            scope_id,
-            issued_at,
-            expires_at,
-            audit_ids,
-            app_cred,
-        ) = rmp_serde::from_slice(bytes).ok()?;
+        let Wire(version, user, methods, kind, scope_id, issued_at, expires_at, audit_ids, app_cred) =
+            rmp_serde::from_slice(bytes).ok()?;
         if version != VERSION {
             return None;
         }
@@ -134,12 +102,8 @@ impl Payload {
             (SCOPE_SYSTEM, None) => Scope::System,
             _ => return None,
         };
-        let methods = METHODS
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| methods & (1 << i) != 0)
-            .map(|(_, m)| m.to_string())
-            .collect();
+        let methods =
+            METHODS.iter().enumerate().filter(|(i, _)| methods & (1 << i) != 0).map(|(_, m)| m.to_string()).collect();
         Some(Payload {
             user_id: unpack_id(user)?,
             methods,

@@ -57,11 +57,7 @@ pub struct Authenticated {
 
 impl TokenProvider {
     pub fn new(store: Store, keys: KeyRepository, expiration: Duration) -> Self {
-        TokenProvider {
-            store,
-            keys,
-            expiration,
-        }
+        TokenProvider { store, keys, expiration }
     }
 
     pub fn keys(&self) -> &KeyRepository {
@@ -72,16 +68,9 @@ impl TokenProvider {
     /// the user may have (a project they hold a role on, say).
     pub async fn issue(&self, auth: Authenticated) -> Result<(String, TokenData)> {
         let now = common::time::now_micros();
-        let mut expires_at = auth
-            .expires_at
-            .unwrap_or(now + self.expiration.as_micros() as i64);
+        let mut expires_at = auth.expires_at.unwrap_or(now + self.expiration.as_micros() as i64);
         if let Some(id) = &auth.application_credential_id {
-            if let Some(limit) = self
-                .store
-                .find_app_cred(id)
-                .await?
-                .and_then(|c| c.expires_at)
-            {
+            if let Some(limit) = self.store.find_app_cred(id).await?.and_then(|c| c.expires_at) {
                 expires_at = expires_at.min(limit);
             }
         }
@@ -134,10 +123,7 @@ impl TokenProvider {
     async fn resolve(&self, payload: Payload) -> Result<TokenData, TokenRefused> {
         let store = &self.store;
         self.check_revocations(&payload).await?;
-        let user = store
-            .find_user(&payload.user_id)
-            .await?
-            .ok_or(TokenRefused::Invalid)?;
+        let user = store.find_user(&payload.user_id).await?.ok_or(TokenRefused::Invalid)?;
         if !user.enabled {
             return Err(TokenRefused::Invalid);
         }
@@ -146,13 +132,8 @@ impl TokenProvider {
         let app_cred = match &payload.application_credential_id {
             None => None,
             Some(id) => {
-                let cred = store
-                    .find_app_cred(id)
-                    .await?
-                    .ok_or(TokenRefused::Invalid)?;
-                let expired = cred
-                    .expires_at
-                    .is_some_and(|t| t <= common::time::now_micros());
+                let cred = store.find_app_cred(id).await?.ok_or(TokenRefused::Invalid)?;
+                let expired = cred.expires_at.is_some_and(|t| t <= common::time::now_micros());
                 if cred.user_id != user.id || expired {
                     return Err(TokenRefused::Invalid);
                 }
@@ -174,12 +155,7 @@ impl TokenProvider {
                 }
                 let d = enabled_domain(store, &p.domain_id).await?;
                 // A project whose parents are disabled is disabled too.
-                if store
-                    .project_ancestors(&p)
-                    .await?
-                    .iter()
-                    .any(|a| !a.enabled)
-                {
+                if store.project_ancestors(&p).await?.iter().any(|a| !a.enabled) {
                     return Err(TokenRefused::Invalid);
                 }
                 (Some(Target::Project(id.clone())), Some((p, d)), None)
@@ -195,10 +171,7 @@ impl TokenProvider {
             // still hold.
             let wanted: BTreeSet<String> = cred.role_ids.iter().cloned().collect();
             let mut delegated: BTreeSet<String> = wanted.intersection(&role_ids).cloned().collect();
-            crate::effective_roles::expand_implied(
-                &mut delegated,
-                &store.list_implied_roles().await?,
-            );
+            crate::effective_roles::expand_implied(&mut delegated, &store.list_implied_roles().await?);
             role_ids = delegated.intersection(&role_ids).cloned().collect();
         }
         if target.is_some() && role_ids.is_empty() {
@@ -210,22 +183,11 @@ impl TokenProvider {
                 roles.push(r);
             }
         }
-        Ok(TokenData {
-            payload,
-            user,
-            user_domain,
-            project,
-            domain,
-            roles,
-            app_cred,
-        })
+        Ok(TokenData { payload, user, user_domain, project, domain, roles, app_cred })
     }
 
     async fn check_revocations(&self, p: &Payload) -> Result<(), TokenRefused> {
-        let events = self
-            .store
-            .revocations_for(p.issued_at, &p.user_id, &p.audit_ids)
-            .await?;
+        let events = self.store.revocations_for(p.issued_at, &p.user_id, &p.audit_ids).await?;
         let (project_id, domain_id) = match &p.scope {
             Scope::Project(id) => (Some(id.as_str()), None),
             Scope::Domain(id) => (None, Some(id.as_str())),
@@ -249,11 +211,7 @@ impl TokenProvider {
 
     /// Kills every token of `user_id` issued until now (password change, disable).
     pub async fn revoke_user(&self, user_id: &str) -> Result<()> {
-        self.revoke_matching(RevocationEvent {
-            user_id: Some(user_id.into()),
-            ..Default::default()
-        })
-        .await
+        self.revoke_matching(RevocationEvent { user_id: Some(user_id.into()), ..Default::default() }).await
     }
 
     /// Kills `user_id`'s tokens on one project (a role there was revoked).
@@ -358,19 +316,13 @@ impl TokenData {
             t["system"] = json!({"all": true});
         }
         if scoped {
-            t["roles"] = Value::Array(
-                self.roles
-                    .iter()
-                    .map(|r| json!({"id": r.id, "name": r.name}))
-                    .collect(),
-            );
+            t["roles"] = Value::Array(self.roles.iter().map(|r| json!({"id": r.id, "name": r.name})).collect());
             if let Some(c) = catalog {
                 t["catalog"] = c;
             }
         }
         if let Some(c) = &self.app_cred {
-            t["application_credential"] =
-                json!({"id": c.id, "name": c.name, "restricted": !c.unrestricted});
+            t["application_credential"] = json!({"id": c.id, "name": c.name, "restricted": !c.unrestricted});
         }
         t
     }
