@@ -35,3 +35,58 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     axum::serve(listener, router).with_graceful_shutdown(shutdown).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::{AuthContext, TokenError, TokenValidator};
+    use crate::{ApiError, Auth};
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    struct NoTokens;
+
+    #[async_trait::async_trait]
+    impl TokenValidator for NoTokens {
+        async fn validate(&self, _: &str) -> Result<AuthContext, TokenError> {
+            Err(TokenError::Invalid)
+        }
+    }
+
+    fn app(format: FaultFormat) -> Router {
+        let routes = Router::new()
+            .route("/missing", get(|| async { Err::<(), _>(ApiError::not_found("no such thing")) }))
+            .route("/private", get(|_: Auth| async { "secret" }));
+        finish(routes, "test", format, Arc::new(TokenCache::uncached(Arc::new(NoTokens))))
+    }
+
+    async fn get_json(app: Router, uri: &str) -> (StatusCode, axum::http::HeaderMap, serde_json::Value) {
+        let resp = app.oneshot(Request::get(uri).body(Body::empty()).unwrap()).await.unwrap();
+        let (parts, body) = resp.into_parts();
+        let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+        (parts.status, parts.headers, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn errors_are_written_in_the_services_format_with_a_request_id() {
+        let (s, h, b) = get_json(app(FaultFormat::Nova), "/missing").await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        assert_eq!(b["itemNotFound"]["message"], "no such thing");
+        assert!(common::id::is_request_id(h["x-openstack-request-id"].to_str().unwrap()));
+        assert_eq!(h["content-type"], "application/json");
+
+        // Paths no handler serves get the same treatment.
+        let (s, _, b) = get_json(app(FaultFormat::Keystone), "/nowhere").await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        assert_eq!(b["error"]["code"], 404);
+    }
+
+    #[tokio::test]
+    async fn requests_without_a_valid_token_are_401s() {
+        let (s, _, b) = get_json(app(FaultFormat::Neutron), "/private").await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        assert_eq!(b["NeutronError"]["type"], "NotAuthorized");
+    }
+}

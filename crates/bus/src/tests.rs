@@ -4,13 +4,11 @@ use serde_json::json;
 
 use super::*;
 
-fn echo(msg: Message) -> impl Future<Output = Reply> {
-    async move {
-        match msg.method.as_str() {
-            "echo" => Ok(msg.args),
-            "fail" => Err(RemoteError::new("Boom", "asked to fail")),
-            _ => Err(RemoteError::new("UnknownMethod", msg.method)),
-        }
+async fn echo(msg: Message) -> Reply {
+    match msg.method.as_str() {
+        "echo" => Ok(msg.args),
+        "fail" => Err(RemoteError::new("Boom", "asked to fail")),
+        _ => Err(RemoteError::new("UnknownMethod", msg.method)),
     }
 }
 

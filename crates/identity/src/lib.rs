@@ -53,8 +53,11 @@ impl Identity {
         let store = Store::open(db).await?;
         let keys = KeyRepository::open(&config.key_repository, config.max_active_keys)?;
         let credential_keys = KeyRepository::open(&config.credential_key_repository, config.max_active_keys)?;
-        let tokens = Arc::new(TokenProvider::new(store.clone(), keys, config.token_expiration));
-        let token_cache = Arc::new(TokenCache::new(Arc::new(LocalValidator(tokens.clone())), config.token_cache_time));
+        let tokens =
+            Arc::new(TokenProvider::new(store.clone(), keys, config.token_expiration, config.token_cache_time));
+        // The provider remembers validations itself (and forgets them on every
+        // identity write), so the API layer asks it each time.
+        let token_cache = Arc::new(TokenCache::uncached(Arc::new(LocalValidator(tokens.clone()))));
         Ok(Arc::new(Identity {
             store,
             tokens,

@@ -13,7 +13,6 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::render;
-use crate::error::IdentityError;
 use crate::policy;
 use crate::store::{AppCred, AssignmentFilter, Project, ProjectFilter, Store, Target, User};
 use crate::token::payload::Scope;
@@ -442,7 +441,7 @@ pub async fn revoke(State(id): State<Arc<Identity>>, auth: Auth, headers: Header
     let token = subject_token(&headers)?;
     let data = validate_subject(&id, &token).await?;
     policy::token_subject(&auth, "identity:revoke_token", &data.user.id)?;
-    id.tokens.revoke(&data).await.map_err(IdentityError::from)?;
+    id.tokens.revoke(&data).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

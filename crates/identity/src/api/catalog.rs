@@ -84,7 +84,7 @@ pub async fn list_regions(
         .filter(|r| q.get("parent_region_id").is_none_or(|p| r.parent_region_id.as_ref() == Some(p)))
         .collect();
     let items = regions.iter().map(|r| render::region(&base, r)).collect();
-    Ok(Json(render::collection(&base, "regions", "/v3/regions", items)))
+    Ok(Json(render::paged(&base, "regions", "/v3/regions", items, &q)?))
 }
 
 pub async fn get_region(
@@ -213,7 +213,7 @@ pub async fn list_services(
         .filter(|s| q.get("name").is_none_or(|n| s.extra.get("name").and_then(Value::as_str) == Some(n)))
         .collect();
     let items = services.iter().map(|s| render::service(&base, s)).collect();
-    Ok(Json(render::collection(&base, "services", "/v3/services", items)))
+    Ok(Json(render::paged(&base, "services", "/v3/services", items, &q)?))
 }
 
 pub async fn get_service(
@@ -360,7 +360,7 @@ pub async fn list_endpoints(
         .filter(|e| q.get("region_id").is_none_or(|r| e.region_id.as_ref() == Some(r)))
         .collect();
     let items = endpoints.iter().map(|e| render::endpoint(&base, e)).collect();
-    Ok(Json(render::collection(&base, "endpoints", "/v3/endpoints", items)))
+    Ok(Json(render::paged(&base, "endpoints", "/v3/endpoints", items, &q)?))
 }
 
 pub async fn get_endpoint(

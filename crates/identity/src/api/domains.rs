@@ -60,7 +60,7 @@ pub async fn list(
             .retain(|d| auth.domain_id.as_deref() == Some(&d.id) || auth.project_domain_id.as_deref() == Some(&d.id));
     }
     let items = domains.iter().map(|d| render::domain(&base, d)).collect();
-    Ok(Json(render::collection(&base, "domains", "/v3/domains", items)))
+    Ok(Json(render::paged(&base, "domains", "/v3/domains", items, &q)?))
 }
 
 pub async fn get(

@@ -49,7 +49,7 @@ pub async fn list(
     let groups =
         id.store.list_groups(q.get("domain_id").map(String::as_str), q.get("name").map(String::as_str)).await?;
     let items = groups.iter().map(|g| render::group(&base, g)).collect();
-    Ok(Json(render::collection(&base, "groups", "/v3/groups", items)))
+    Ok(Json(render::paged(&base, "groups", "/v3/groups", items, &q)?))
 }
 
 pub async fn get(

@@ -264,17 +264,19 @@ async fn not_found() -> ApiError {
 }
 
 /// Roles, users, projects and tokens feed into what a token means, so any
-/// successful write forgets every cached token validation.
+/// write forgets every cached token validation.
 async fn forget_tokens_after_writes(
     axum::extract::State(identity): axum::extract::State<Arc<Identity>>,
     req: Request,
     next: Next,
 ) -> Response {
-    let write = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
-        && !(req.method() == Method::POST && req.uri().path() == "/v3/auth/tokens");
+    let read = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let login = req.method() == Method::POST && req.uri().path() == "/v3/auth/tokens";
+    let write = !(read || login);
     let resp = next.run(req).await;
-    if write && resp.status().is_success() {
-        identity.token_cache.invalidate_all();
+    // Even a failed write may have changed something before it failed.
+    if write {
+        identity.tokens.forget_cached();
     }
     resp
 }

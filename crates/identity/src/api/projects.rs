@@ -149,7 +149,7 @@ pub async fn list(
     let keep = tag_filter(&q);
     projects.retain(|p| keep(p));
     let items = projects.iter().map(|p| render::project(&base, p)).collect();
-    Ok(Json(render::collection(&base, "projects", "/v3/projects", items)))
+    Ok(Json(render::paged(&base, "projects", "/v3/projects", items, &q)?))
 }
 
 pub async fn get(

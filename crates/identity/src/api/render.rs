@@ -159,3 +159,22 @@ pub fn endpoint_group(base: &BaseUrl, g: &EndpointGroup) -> Value {
         "links": links(base, &format!("/v3/OS-EP-FILTER/endpoint_groups/{}", g.id)),
     })
 }
+
+/// A collection paged by `limit` and `marker` (an id), with a `next` link while
+/// more may follow. Keystone itself ignores both, but the SDK's `--limit` pages
+/// by marker and gives up on a server that repeats the first page.
+pub fn paged(
+    base: &BaseUrl,
+    key: &str,
+    path: &str,
+    items: Vec<Value>,
+    query: &std::collections::HashMap<String, String>,
+) -> api::ApiResult<Value> {
+    let page = api::page::Page::from_query(query)?;
+    let (items, next) = page.apply(items, |v| v["id"].as_str().unwrap_or_default())?;
+    let mut out = collection(base, key, path, items);
+    if let Some(marker) = next {
+        out["links"]["next"] = json!(api::page::next_link(&base.join(path), query, &marker));
+    }
+    Ok(out)
+}

@@ -71,7 +71,7 @@ pub async fn list(
         .filter(|r| q.get("name").is_none_or(|n| &r.name == n))
         .collect();
     let items = roles.iter().map(|r| render::role(&base, r)).collect();
-    Ok(Json(render::collection(&base, "roles", "/v3/roles", items)))
+    Ok(Json(render::paged(&base, "roles", "/v3/roles", items, &q)?))
 }
 
 pub async fn get(

@@ -116,7 +116,7 @@ pub async fn list(
     };
     let users = id.store.list_users(&filter).await?;
     let items = users.iter().map(|u| render::user(&base, u)).collect();
-    Ok(Json(render::collection(&base, "users", "/v3/users", items)))
+    Ok(Json(render::paged(&base, "users", "/v3/users", items, &q)?))
 }
 
 pub async fn get(

@@ -3,8 +3,10 @@
 //! at each validation, and a token whose user, scope or roles no longer hold, or
 //! that a revocation event matches, is not valid.
 
-use std::collections::BTreeSet;
-use std::time::Duration;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use api::AuthContext;
 use serde_json::{json, Value};
@@ -41,7 +43,21 @@ pub struct TokenProvider {
     pub store: Store,
     keys: KeyRepository,
     expiration: Duration,
+    /// Validations remembered for `cache_time`, all forgotten by
+    /// [`TokenProvider::forget_cached`] whenever identity data changes.
+    cache: Mutex<HashMap<String, Cached>>,
+    cache_time: Duration,
+    generation: AtomicU64,
 }
+
+struct Cached {
+    data: TokenData,
+    at: Instant,
+    generation: u64,
+}
+
+/// Validations kept before the cache starts over; bounds memory under floods.
+const CACHE_ENTRIES: usize = 10_000;
 
 /// What a successful authentication established, before a token is minted.
 #[derive(Debug, Clone)]
@@ -56,8 +72,22 @@ pub struct Authenticated {
 }
 
 impl TokenProvider {
-    pub fn new(store: Store, keys: KeyRepository, expiration: Duration) -> Self {
-        TokenProvider { store, keys, expiration }
+    pub fn new(store: Store, keys: KeyRepository, expiration: Duration, cache_time: Duration) -> Self {
+        TokenProvider {
+            store,
+            keys,
+            expiration,
+            cache: Mutex::new(HashMap::new()),
+            cache_time,
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    /// Forgets every remembered validation: a user, role, project or token
+    /// changed, and any token's meaning may have changed with it.
+    pub fn forget_cached(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
     pub fn keys(&self) -> &KeyRepository {
@@ -67,6 +97,9 @@ impl TokenProvider {
     /// Mints a token and validates it at once, which checks that the scope is one
     /// the user may have (a project they hold a role on, say).
     pub async fn issue(&self, auth: Authenticated) -> Result<(String, TokenData)> {
+        // Taken before reading anything, so a write racing with us makes the
+        // remembered validation stale rather than wrong.
+        let generation = self.generation.load(Ordering::Acquire);
         let now = common::time::now_micros();
         let mut expires_at = auth.expires_at.unwrap_or(now + self.expiration.as_micros() as i64);
         if let Some(id) = &auth.application_credential_id {
@@ -91,16 +124,41 @@ impl TokenProvider {
             Err(TokenRefused::Internal(e)) => return Err(e),
         };
         let token = self.keys.encrypt(&payload.encode())?;
+        // The token's first validation (by the next service it reaches) is free.
+        self.remember(&token, &data, generation);
         Ok((token, data))
     }
 
     pub async fn validate(&self, token: &str) -> Result<TokenData, TokenRefused> {
+        let now = common::time::now_micros();
+        let generation = self.generation.load(Ordering::Acquire);
+        if let Some(c) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(token) {
+            let app_cred_expired = c.data.app_cred.as_ref().and_then(|a| a.expires_at).is_some_and(|t| t <= now);
+            if c.generation == generation && c.at.elapsed() < self.cache_time && !app_cred_expired {
+                return if c.data.payload.expires_at > now { Ok(c.data.clone()) } else { Err(TokenRefused::Invalid) };
+            }
+        }
         let bytes = self.keys.decrypt(token).ok_or(TokenRefused::Invalid)?;
         let payload = Payload::decode(&bytes).ok_or(TokenRefused::Invalid)?;
-        if payload.expires_at <= common::time::now_micros() {
+        if payload.expires_at <= now {
             return Err(TokenRefused::Invalid);
         }
-        self.resolve(payload).await
+        let data = self.resolve(payload).await?;
+        self.remember(token, &data, generation);
+        Ok(data)
+    }
+
+    /// Remembers a validation made under `generation` (a write since then makes
+    /// it stale at once).
+    fn remember(&self, token: &str, data: &TokenData, generation: u64) {
+        if self.cache_time.is_zero() {
+            return;
+        }
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(token.to_string(), Cached { data: data.clone(), at: Instant::now(), generation });
     }
 
     /// Revokes one token (and the tokens rescoped from it).
@@ -177,12 +235,11 @@ impl TokenProvider {
         if target.is_some() && role_ids.is_empty() {
             return Err(TokenRefused::Invalid);
         }
-        let mut roles = Vec::with_capacity(role_ids.len());
-        for id in &role_ids {
-            if let Ok(r) = store.get_role(id).await {
-                roles.push(r);
-            }
-        }
+        let roles: Vec<Role> = if role_ids.is_empty() {
+            Vec::new()
+        } else {
+            store.list_roles().await?.into_iter().filter(|r| role_ids.contains(&r.id)).collect()
+        };
         Ok(TokenData { payload, user, user_domain, project, domain, roles, app_cred })
     }
 
