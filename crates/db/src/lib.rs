@@ -19,6 +19,9 @@ pub use row::RowExt;
 pub use sqlx::any::{AnyArguments, AnyRow};
 pub use sqlx::{query, query_scalar, Any, AnyConnection, Row, Transaction};
 
+/// A statement with its arguments bound, ready to run on any of our databases.
+pub type Query<'q> = sqlx::query::Query<'q, Any, AnyArguments<'q>>;
+
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     #[error("unsupported database URL {0:?}: expected sqlite://, mysql:// or postgresql://")]
@@ -127,7 +130,7 @@ impl Db {
     }
 
     /// A query for a fixed statement, placeholders adapted for this database.
-    pub fn q<'q>(&self, sql: &'static str) -> sqlx::query::Query<'q, Any, AnyArguments<'q>> {
+    pub fn q<'q>(&self, sql: &'static str) -> Query<'q> {
         sqlx::query(self.static_sql(sql))
     }
 
@@ -158,10 +161,7 @@ impl Db {
         migrate::run(self, migrations).await
     }
 
-    pub async fn fetch_all<'q>(
-        &self,
-        q: sqlx::query::Query<'q, Any, AnyArguments<'q>>,
-    ) -> Result<Vec<AnyRow>, DbError> {
+    pub async fn fetch_all(&self, q: Query<'_>) -> Result<Vec<AnyRow>, DbError> {
         Ok(q.fetch_all(&self.pool).await?)
     }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use api::{ApiError, ApiResult, Auth, BaseUrl};
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, Uri};
 use axum::Json;
 use serde_json::{json, Value};
 
@@ -124,272 +124,64 @@ async fn list_grants(id: &Identity, auth: &Auth, base: &BaseUrl, g: Grant, path:
     Ok(Json(render::collection(base, "roles", &path, items)))
 }
 
-macro_rules! grant_handlers {
-    ($put:ident, $check:ident, $delete:ident, $list:ident, $group:expr, $inherited:expr, $target:expr, $path:expr) => {
-        pub async fn $put(
-            State(id): State<Arc<Identity>>,
-            auth: Auth,
-            Path((target, actor, role)): Path<(String, String, String)>,
-        ) -> ApiResult<StatusCode> {
-            put_grant(
-                &id,
-                &auth,
-                Grant {
-                    actor_id: actor,
-                    group: $group,
-                    target: $target(target),
-                    role_id: Some(role),
-                    inherited: $inherited,
-                },
-            )
-            .await
-        }
+/// What a grant path is on: the `ON` parameter of the grant handlers.
+pub const PROJECT: u8 = 0;
+pub const DOMAIN: u8 = 1;
+pub const SYSTEM: u8 = 2;
 
-        pub async fn $check(
-            State(id): State<Arc<Identity>>,
-            auth: Auth,
-            Path((target, actor, role)): Path<(String, String, String)>,
-        ) -> ApiResult<StatusCode> {
-            check_grant(
-                &id,
-                &auth,
-                Grant {
-                    actor_id: actor,
-                    group: $group,
-                    target: $target(target),
-                    role_id: Some(role),
-                    inherited: $inherited,
-                },
-            )
-            .await
-        }
-
-        pub async fn $delete(
-            State(id): State<Arc<Identity>>,
-            auth: Auth,
-            Path((target, actor, role)): Path<(String, String, String)>,
-        ) -> ApiResult<StatusCode> {
-            delete_grant(
-                &id,
-                &auth,
-                Grant {
-                    actor_id: actor,
-                    group: $group,
-                    target: $target(target),
-                    role_id: Some(role),
-                    inherited: $inherited,
-                },
-            )
-            .await
-        }
-
-        pub async fn $list(
-            State(id): State<Arc<Identity>>,
-            auth: Auth,
-            base: BaseUrl,
-            Path((target, actor)): Path<(String, String)>,
-        ) -> ApiResult<Json<Value>> {
-            let path = format!($path, target, actor);
-            list_grants(
-                &id,
-                &auth,
-                &base,
-                Grant { actor_id: actor, group: $group, target: $target(target), role_id: None, inherited: $inherited },
-                path,
-            )
-            .await
-        }
+/// The grant a path names. Its parameters are, in order, the target (none for
+/// the system), the actor and, when `with_role`, the role.
+fn grant_of<const ON: u8, const GROUP: bool, const INHERITED: bool>(
+    mut params: Vec<String>,
+    with_role: bool,
+) -> ApiResult<Grant> {
+    let role_id = if with_role { params.pop() } else { None };
+    let missing = || ApiError::not_found("The resource could not be found.");
+    let actor_id = params.pop().ok_or_else(missing)?;
+    let target = match ON {
+        PROJECT => Target::Project(params.pop().ok_or_else(missing)?),
+        DOMAIN => Target::Domain(params.pop().ok_or_else(missing)?),
+        _ => Target::System,
     };
+    Ok(Grant { actor_id, group: GROUP, target, role_id, inherited: INHERITED })
 }
 
-grant_handlers!(
-    put_project_user,
-    check_project_user,
-    delete_project_user,
-    list_project_user,
-    false,
-    false,
-    Target::Project,
-    "/v3/projects/{}/users/{}/roles"
-);
-grant_handlers!(
-    put_project_group,
-    check_project_group,
-    delete_project_group,
-    list_project_group,
-    true,
-    false,
-    Target::Project,
-    "/v3/projects/{}/groups/{}/roles"
-);
-grant_handlers!(
-    put_domain_user,
-    check_domain_user,
-    delete_domain_user,
-    list_domain_user,
-    false,
-    false,
-    Target::Domain,
-    "/v3/domains/{}/users/{}/roles"
-);
-grant_handlers!(
-    put_domain_group,
-    check_domain_group,
-    delete_domain_group,
-    list_domain_group,
-    true,
-    false,
-    Target::Domain,
-    "/v3/domains/{}/groups/{}/roles"
-);
-grant_handlers!(
-    put_inherited_domain_user,
-    check_inherited_domain_user,
-    delete_inherited_domain_user,
-    list_inherited_domain_user,
-    false,
-    true,
-    Target::Domain,
-    "/v3/OS-INHERIT/domains/{}/users/{}/roles/inherited_to_projects"
-);
-grant_handlers!(
-    put_inherited_domain_group,
-    check_inherited_domain_group,
-    delete_inherited_domain_group,
-    list_inherited_domain_group,
-    true,
-    true,
-    Target::Domain,
-    "/v3/OS-INHERIT/domains/{}/groups/{}/roles/inherited_to_projects"
-);
-grant_handlers!(
-    put_inherited_project_user,
-    check_inherited_project_user,
-    delete_inherited_project_user,
-    list_inherited_project_user,
-    false,
-    true,
-    Target::Project,
-    "/v3/OS-INHERIT/projects/{}/users/{}/roles/inherited_to_projects"
-);
-grant_handlers!(
-    put_inherited_project_group,
-    check_inherited_project_group,
-    delete_inherited_project_group,
-    list_inherited_project_group,
-    true,
-    true,
-    Target::Project,
-    "/v3/OS-INHERIT/projects/{}/groups/{}/roles/inherited_to_projects"
-);
-
-fn system(_: String) -> Target {
-    Target::System
+/// `PUT …/roles/{role}`: grants the role.
+pub async fn put<const ON: u8, const GROUP: bool, const INHERITED: bool>(
+    State(id): State<Arc<Identity>>,
+    auth: Auth,
+    Path(params): Path<Vec<String>>,
+) -> ApiResult<StatusCode> {
+    put_grant(&id, &auth, grant_of::<ON, GROUP, INHERITED>(params, true)?).await
 }
 
-pub async fn put_system_user(
+/// `HEAD` (or `GET`) `…/roles/{role}`: 204 when granted, 404 when not.
+pub async fn check<const ON: u8, const GROUP: bool, const INHERITED: bool>(
     State(id): State<Arc<Identity>>,
     auth: Auth,
-    Path((actor, role)): Path<(String, String)>,
+    Path(params): Path<Vec<String>>,
 ) -> ApiResult<StatusCode> {
-    put_grant(
-        &id,
-        &auth,
-        Grant { actor_id: actor, group: false, target: Target::System, role_id: Some(role), inherited: false },
-    )
-    .await
+    check_grant(&id, &auth, grant_of::<ON, GROUP, INHERITED>(params, true)?).await
 }
-pub async fn check_system_user(
+
+/// `DELETE …/roles/{role}`: revokes the role.
+pub async fn delete<const ON: u8, const GROUP: bool, const INHERITED: bool>(
     State(id): State<Arc<Identity>>,
     auth: Auth,
-    Path((actor, role)): Path<(String, String)>,
+    Path(params): Path<Vec<String>>,
 ) -> ApiResult<StatusCode> {
-    check_grant(
-        &id,
-        &auth,
-        Grant { actor_id: actor, group: false, target: Target::System, role_id: Some(role), inherited: false },
-    )
-    .await
+    delete_grant(&id, &auth, grant_of::<ON, GROUP, INHERITED>(params, true)?).await
 }
-pub async fn delete_system_user(
-    State(id): State<Arc<Identity>>,
-    auth: Auth,
-    Path((actor, role)): Path<(String, String)>,
-) -> ApiResult<StatusCode> {
-    delete_grant(
-        &id,
-        &auth,
-        Grant { actor_id: actor, group: false, target: Target::System, role_id: Some(role), inherited: false },
-    )
-    .await
-}
-pub async fn list_system_user(
+
+/// `GET …/roles`: the roles granted directly (not through groups or inheritance).
+pub async fn list_granted<const ON: u8, const GROUP: bool, const INHERITED: bool>(
     State(id): State<Arc<Identity>>,
     auth: Auth,
     base: BaseUrl,
-    Path(actor): Path<String>,
+    uri: Uri,
+    Path(params): Path<Vec<String>>,
 ) -> ApiResult<Json<Value>> {
-    let path = format!("/v3/system/users/{actor}/roles");
-    list_grants(
-        &id,
-        &auth,
-        &base,
-        Grant { actor_id: actor, group: false, target: system(String::new()), role_id: None, inherited: false },
-        path,
-    )
-    .await
-}
-pub async fn put_system_group(
-    State(id): State<Arc<Identity>>,
-    auth: Auth,
-    Path((actor, role)): Path<(String, String)>,
-) -> ApiResult<StatusCode> {
-    put_grant(
-        &id,
-        &auth,
-        Grant { actor_id: actor, group: true, target: Target::System, role_id: Some(role), inherited: false },
-    )
-    .await
-}
-pub async fn check_system_group(
-    State(id): State<Arc<Identity>>,
-    auth: Auth,
-    Path((actor, role)): Path<(String, String)>,
-) -> ApiResult<StatusCode> {
-    check_grant(
-        &id,
-        &auth,
-        Grant { actor_id: actor, group: true, target: Target::System, role_id: Some(role), inherited: false },
-    )
-    .await
-}
-pub async fn delete_system_group(
-    State(id): State<Arc<Identity>>,
-    auth: Auth,
-    Path((actor, role)): Path<(String, String)>,
-) -> ApiResult<StatusCode> {
-    delete_grant(
-        &id,
-        &auth,
-        Grant { actor_id: actor, group: true, target: Target::System, role_id: Some(role), inherited: false },
-    )
-    .await
-}
-pub async fn list_system_group(
-    State(id): State<Arc<Identity>>,
-    auth: Auth,
-    base: BaseUrl,
-    Path(actor): Path<String>,
-) -> ApiResult<Json<Value>> {
-    let path = format!("/v3/system/groups/{actor}/roles");
-    list_grants(
-        &id,
-        &auth,
-        &base,
-        Grant { actor_id: actor, group: true, target: Target::System, role_id: None, inherited: false },
-        path,
-    )
-    .await
+    list_grants(&id, &auth, &base, grant_of::<ON, GROUP, INHERITED>(params, false)?, uri.path().to_string()).await
 }
 
 /// One row of `GET /v3/role_assignments`, before rendering.

@@ -32,6 +32,7 @@ use axum::Router;
 use common::FaultFormat;
 
 use crate::Identity;
+use assignments::{DOMAIN, PROJECT, SYSTEM};
 
 /// Keystone's filter booleans (`?enabled=False`): false is 0/f/false/off/n/no,
 /// anything else true.
@@ -100,98 +101,99 @@ pub fn router(identity: Arc<Identity>) -> Router {
         )
         .route("/v3/role_inferences", get(roles::list_inferences))
         .route("/v3/role_assignments", get(assignments::list))
-        .route("/v3/projects/{id}/users/{user}/roles", get(assignments::list_project_user))
+        // Grants on projects and domains.
+        .route("/v3/projects/{id}/users/{user}/roles", get(assignments::list_granted::<PROJECT, false, false>))
         .route(
             "/v3/projects/{id}/users/{user}/roles/{role}",
-            put(assignments::put_project_user)
-                .head(assignments::check_project_user)
-                .get(assignments::check_project_user)
-                .delete(assignments::delete_project_user),
+            put(assignments::put::<PROJECT, false, false>)
+                .head(assignments::check::<PROJECT, false, false>)
+                .get(assignments::check::<PROJECT, false, false>)
+                .delete(assignments::delete::<PROJECT, false, false>),
         )
-        .route("/v3/projects/{id}/groups/{group}/roles", get(assignments::list_project_group))
+        .route("/v3/projects/{id}/groups/{group}/roles", get(assignments::list_granted::<PROJECT, true, false>))
         .route(
             "/v3/projects/{id}/groups/{group}/roles/{role}",
-            put(assignments::put_project_group)
-                .head(assignments::check_project_group)
-                .get(assignments::check_project_group)
-                .delete(assignments::delete_project_group),
+            put(assignments::put::<PROJECT, true, false>)
+                .head(assignments::check::<PROJECT, true, false>)
+                .get(assignments::check::<PROJECT, true, false>)
+                .delete(assignments::delete::<PROJECT, true, false>),
         )
-        .route("/v3/domains/{id}/users/{user}/roles", get(assignments::list_domain_user))
+        .route("/v3/domains/{id}/users/{user}/roles", get(assignments::list_granted::<DOMAIN, false, false>))
         .route(
             "/v3/domains/{id}/users/{user}/roles/{role}",
-            put(assignments::put_domain_user)
-                .head(assignments::check_domain_user)
-                .get(assignments::check_domain_user)
-                .delete(assignments::delete_domain_user),
+            put(assignments::put::<DOMAIN, false, false>)
+                .head(assignments::check::<DOMAIN, false, false>)
+                .get(assignments::check::<DOMAIN, false, false>)
+                .delete(assignments::delete::<DOMAIN, false, false>),
         )
-        .route("/v3/domains/{id}/groups/{group}/roles", get(assignments::list_domain_group))
+        .route("/v3/domains/{id}/groups/{group}/roles", get(assignments::list_granted::<DOMAIN, true, false>))
         .route(
             "/v3/domains/{id}/groups/{group}/roles/{role}",
-            put(assignments::put_domain_group)
-                .head(assignments::check_domain_group)
-                .get(assignments::check_domain_group)
-                .delete(assignments::delete_domain_group),
+            put(assignments::put::<DOMAIN, true, false>)
+                .head(assignments::check::<DOMAIN, true, false>)
+                .get(assignments::check::<DOMAIN, true, false>)
+                .delete(assignments::delete::<DOMAIN, true, false>),
         )
-        .route("/v3/system/users/{user}/roles", get(assignments::list_system_user))
+        // Grants on the system; inherited grants (OS-INHERIT).
+        .route("/v3/system/users/{user}/roles", get(assignments::list_granted::<SYSTEM, false, false>))
         .route(
             "/v3/system/users/{user}/roles/{role}",
-            put(assignments::put_system_user)
-                .head(assignments::check_system_user)
-                .get(assignments::check_system_user)
-                .delete(assignments::delete_system_user),
+            put(assignments::put::<SYSTEM, false, false>)
+                .head(assignments::check::<SYSTEM, false, false>)
+                .get(assignments::check::<SYSTEM, false, false>)
+                .delete(assignments::delete::<SYSTEM, false, false>),
         )
-        .route("/v3/system/groups/{group}/roles", get(assignments::list_system_group))
+        .route("/v3/system/groups/{group}/roles", get(assignments::list_granted::<SYSTEM, true, false>))
         .route(
             "/v3/system/groups/{group}/roles/{role}",
-            put(assignments::put_system_group)
-                .head(assignments::check_system_group)
-                .get(assignments::check_system_group)
-                .delete(assignments::delete_system_group),
+            put(assignments::put::<SYSTEM, true, false>)
+                .head(assignments::check::<SYSTEM, true, false>)
+                .get(assignments::check::<SYSTEM, true, false>)
+                .delete(assignments::delete::<SYSTEM, true, false>),
         )
-        // OS-INHERIT
         .route(
             "/v3/OS-INHERIT/domains/{id}/users/{user}/roles/inherited_to_projects",
-            get(assignments::list_inherited_domain_user),
+            get(assignments::list_granted::<DOMAIN, false, true>),
         )
         .route(
             "/v3/OS-INHERIT/domains/{id}/users/{user}/roles/{role}/inherited_to_projects",
-            put(assignments::put_inherited_domain_user)
-                .head(assignments::check_inherited_domain_user)
-                .get(assignments::check_inherited_domain_user)
-                .delete(assignments::delete_inherited_domain_user),
+            put(assignments::put::<DOMAIN, false, true>)
+                .head(assignments::check::<DOMAIN, false, true>)
+                .get(assignments::check::<DOMAIN, false, true>)
+                .delete(assignments::delete::<DOMAIN, false, true>),
         )
         .route(
             "/v3/OS-INHERIT/domains/{id}/groups/{group}/roles/inherited_to_projects",
-            get(assignments::list_inherited_domain_group),
+            get(assignments::list_granted::<DOMAIN, true, true>),
         )
         .route(
             "/v3/OS-INHERIT/domains/{id}/groups/{group}/roles/{role}/inherited_to_projects",
-            put(assignments::put_inherited_domain_group)
-                .head(assignments::check_inherited_domain_group)
-                .get(assignments::check_inherited_domain_group)
-                .delete(assignments::delete_inherited_domain_group),
+            put(assignments::put::<DOMAIN, true, true>)
+                .head(assignments::check::<DOMAIN, true, true>)
+                .get(assignments::check::<DOMAIN, true, true>)
+                .delete(assignments::delete::<DOMAIN, true, true>),
         )
         .route(
             "/v3/OS-INHERIT/projects/{id}/users/{user}/roles/inherited_to_projects",
-            get(assignments::list_inherited_project_user),
+            get(assignments::list_granted::<PROJECT, false, true>),
         )
         .route(
             "/v3/OS-INHERIT/projects/{id}/users/{user}/roles/{role}/inherited_to_projects",
-            put(assignments::put_inherited_project_user)
-                .head(assignments::check_inherited_project_user)
-                .get(assignments::check_inherited_project_user)
-                .delete(assignments::delete_inherited_project_user),
+            put(assignments::put::<PROJECT, false, true>)
+                .head(assignments::check::<PROJECT, false, true>)
+                .get(assignments::check::<PROJECT, false, true>)
+                .delete(assignments::delete::<PROJECT, false, true>),
         )
         .route(
             "/v3/OS-INHERIT/projects/{id}/groups/{group}/roles/inherited_to_projects",
-            get(assignments::list_inherited_project_group),
+            get(assignments::list_granted::<PROJECT, true, true>),
         )
         .route(
             "/v3/OS-INHERIT/projects/{id}/groups/{group}/roles/{role}/inherited_to_projects",
-            put(assignments::put_inherited_project_group)
-                .head(assignments::check_inherited_project_group)
-                .get(assignments::check_inherited_project_group)
-                .delete(assignments::delete_inherited_project_group),
+            put(assignments::put::<PROJECT, true, true>)
+                .head(assignments::check::<PROJECT, true, true>)
+                .get(assignments::check::<PROJECT, true, true>)
+                .delete(assignments::delete::<PROJECT, true, true>),
         )
         // The catalog.
         .route("/v3/regions", get(catalog::list_regions).post(catalog::create_region))

@@ -1,8 +1,7 @@
 //! Application credentials: a secret a user makes to let a program act as them on
 //! one project, with a subset of their roles.
 
-use db::AnyRow;
-use db::{DbError, RowExt};
+use db::{AnyRow, DbError, RowExt};
 
 use super::{flag, Store};
 use crate::error::{IdentityError, Result};
@@ -81,17 +80,9 @@ impl Store {
     }
 
     pub async fn find_app_cred(&self, id: &str) -> Result<Option<AppCred>> {
-        let row = self
-            .db
-            .q("SELECT * FROM application_credential WHERE id = ?")
-            .bind(id)
-            .fetch_optional(self.db.pool())
-            .await
-            .map_err(DbError::from)?;
-        match row {
+        match self.find("SELECT * FROM application_credential WHERE id = ?", id, from_row).await? {
             None => Ok(None),
-            Some(row) => {
-                let mut c = from_row(&row)?;
+            Some(mut c) => {
                 c.role_ids = self.app_cred_roles(&c.id).await?;
                 Ok(Some(c))
             }
@@ -99,11 +90,8 @@ impl Store {
     }
 
     pub async fn list_app_creds(&self, user_id: &str) -> Result<Vec<AppCred>> {
-        let rows = self
-            .db
-            .fetch_all(self.db.q("SELECT * FROM application_credential WHERE user_id = ? ORDER BY name").bind(user_id))
-            .await?;
-        let mut out = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
+        let q = self.db.q("SELECT * FROM application_credential WHERE user_id = ? ORDER BY name").bind(user_id);
+        let mut out = self.all(q, from_row).await?;
         for c in &mut out {
             c.role_ids = self.app_cred_roles(&c.id).await?;
         }
@@ -111,39 +99,33 @@ impl Store {
     }
 
     async fn app_cred_roles(&self, id: &str) -> Result<Vec<String>> {
-        let rows = self
+        let q = self
             .db
-            .fetch_all(
-                self.db
-                    .q("SELECT role_id FROM application_credential_role WHERE application_credential_id = ? ORDER BY role_id")
-                    .bind(id),
-            )
-            .await?;
-        Ok(rows.iter().map(|r| r.str("role_id")).collect::<Result<_, _>>()?)
+            .q("SELECT role_id FROM application_credential_role WHERE application_credential_id = ? ORDER BY role_id")
+            .bind(id);
+        self.all(q, |r| r.str("role_id")).await
     }
 
     pub async fn delete_app_cred(&self, id: &str) -> Result<()> {
-        let mut w = self.db.begin_write().await?;
-        for sql in [
-            "DELETE FROM application_credential_role WHERE application_credential_id = ?",
-            "DELETE FROM application_credential WHERE id = ?",
-        ] {
-            self.db.q(sql).bind(id).execute(w.conn()).await.map_err(DbError::from)?;
-        }
-        w.commit().await?;
-        Ok(())
+        self.delete_with(
+            &[
+                "DELETE FROM application_credential_role WHERE application_credential_id = ?",
+                "DELETE FROM application_credential WHERE id = ?",
+            ],
+            id,
+        )
+        .await
     }
 
     pub async fn delete_app_creds_of_project(&self, project_id: &str) -> Result<()> {
-        let mut w = self.db.begin_write().await?;
-        for sql in [
-            "DELETE FROM application_credential_role WHERE application_credential_id IN
-                (SELECT id FROM application_credential WHERE project_id = ?)",
-            "DELETE FROM application_credential WHERE project_id = ?",
-        ] {
-            self.db.q(sql).bind(project_id).execute(w.conn()).await.map_err(DbError::from)?;
-        }
-        w.commit().await?;
-        Ok(())
+        self.delete_with(
+            &[
+                "DELETE FROM application_credential_role WHERE application_credential_id IN
+                    (SELECT id FROM application_credential WHERE project_id = ?)",
+                "DELETE FROM application_credential WHERE project_id = ?",
+            ],
+            project_id,
+        )
+        .await
     }
 }

@@ -1,11 +1,10 @@
 //! Role assignments: an actor (user or group) has a role on a target (project,
 //! domain or the system), possibly inherited by the projects below the target.
 
-use db::AnyRow;
-use db::{DbError, RowExt};
+use db::{AnyRow, DbError, RowExt};
 
-use super::{flag, Store};
-use crate::error::Result;
+use super::{flag, Select, Store};
+use crate::error::{IdentityError, Result};
 
 /// The `target_id` of assignments on the system.
 pub const SYSTEM_TARGET: &str = "system";
@@ -79,90 +78,43 @@ fn from_row(row: &AnyRow) -> Result<Option<Assignment>, DbError> {
     }))
 }
 
+/// The statement matching one assignment row exactly, for its five columns.
+fn bind_key<'q>(q: db::Query<'q>, a: &'q Assignment) -> db::Query<'q> {
+    q.bind(a.type_name()).bind(&a.actor_id).bind(a.target.id()).bind(&a.role_id).bind(flag(a.inherited))
+}
+
 impl Store {
     /// Records the assignment; granting twice is not an error.
     pub async fn grant(&self, a: &Assignment) -> Result<()> {
-        let res = self
-            .db
-            .q("INSERT INTO assignment (type, actor_id, target_id, role_id, inherited) VALUES (?, ?, ?, ?, ?)")
-            .bind(a.type_name())
-            .bind(&a.actor_id)
-            .bind(a.target.id())
-            .bind(&a.role_id)
-            .bind(flag(a.inherited))
-            .execute(self.db.pool())
-            .await
-            .map_err(DbError::from);
-        match res {
-            Err(e) if e.is_unique_violation() => Ok(()),
-            Err(e) => Err(e.into()),
-            Ok(_) => Ok(()),
+        let q =
+            self.db.q("INSERT INTO assignment (type, actor_id, target_id, role_id, inherited) VALUES (?, ?, ?, ?, ?)");
+        match self.write(bind_key(q, a), || IdentityError::conflict("assignment", &a.role_id)).await {
+            Ok(_) | Err(IdentityError::Conflict { .. }) => Ok(()),
+            Err(e) => Err(e),
         }
     }
 
     /// Whether the assignment existed.
     pub async fn revoke(&self, a: &Assignment) -> Result<bool> {
-        let res = self
+        let q = self
             .db
-            .q("DELETE FROM assignment WHERE type = ? AND actor_id = ? AND target_id = ? AND role_id = ? AND inherited = ?")
-            .bind(a.type_name())
-            .bind(&a.actor_id)
-            .bind(a.target.id())
-            .bind(&a.role_id)
-            .bind(flag(a.inherited))
-            .execute(self.db.pool())
-            .await
-            .map_err(DbError::from)?;
-        Ok(res.rows_affected() > 0)
+            .q("DELETE FROM assignment WHERE type = ? AND actor_id = ? AND target_id = ? AND role_id = ? AND inherited = ?");
+        Ok(self.write(bind_key(q, a), || IdentityError::conflict("assignment", &a.role_id)).await? > 0)
     }
 
     pub async fn has_assignment(&self, a: &Assignment) -> Result<bool> {
-        let row = self
-            .db
-            .q("SELECT role_id FROM assignment WHERE type = ? AND actor_id = ? AND target_id = ? AND role_id = ? AND inherited = ?")
-            .bind(a.type_name())
-            .bind(&a.actor_id)
-            .bind(a.target.id())
-            .bind(&a.role_id)
-            .bind(flag(a.inherited))
-            .fetch_optional(self.db.pool())
-            .await
-            .map_err(DbError::from)?;
-        Ok(row.is_some())
+        let q = self.db.q(
+            "SELECT role_id FROM assignment WHERE type = ? AND actor_id = ? AND target_id = ? AND role_id = ? AND inherited = ?",
+        );
+        Ok(!self.all(bind_key(q, a), |r| r.str("role_id")).await?.is_empty())
     }
 
     pub async fn list_assignments(&self, f: &AssignmentFilter) -> Result<Vec<Assignment>> {
-        let mut sql = String::from("SELECT * FROM assignment WHERE 1 = 1");
-        let mut args: Vec<String> = Vec::new();
-        for (col, ids) in [("actor_id", &f.actor_ids), ("target_id", &f.target_ids)] {
-            if let Some(ids) = ids {
-                if ids.is_empty() {
-                    return Ok(Vec::new());
-                }
-                sql.push_str(&format!(" AND {col} IN ({})", vec!["?"; ids.len()].join(", ")));
-                args.extend(ids.iter().cloned());
-            }
-        }
-        if let Some(r) = &f.role_id {
-            sql.push_str(" AND role_id = ?");
-            args.push(r.clone());
-        }
-        if let Some(i) = f.inherited {
-            sql.push_str(if i { " AND inherited = 1" } else { " AND inherited = 0" });
-        }
-        sql.push_str(" ORDER BY type, actor_id, target_id, role_id");
-        let sql = self.db.sql(&sql);
-        let mut q = db::query(&sql);
-        for a in args {
-            q = q.bind(a);
-        }
-        let rows = self.db.fetch_all(q).await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in &rows {
-            if let Some(a) = from_row(row)? {
-                out.push(a);
-            }
-        }
-        Ok(out)
+        let select = Select::from("assignment")
+            .any_of("actor_id", &f.actor_ids)
+            .any_of("target_id", &f.target_ids)
+            .eq("role_id", &f.role_id)
+            .flag("inherited", f.inherited);
+        Ok(self.select(select, "type, actor_id, target_id, role_id", from_row).await?.into_iter().flatten().collect())
     }
 }

@@ -1,8 +1,7 @@
 //! The service catalog: regions, services, endpoints, and the endpoint filter
 //! (OS-EP-FILTER) that narrows the catalog a project sees.
 
-use db::AnyRow;
-use db::{DbError, RowExt};
+use db::{AnyRow, DbError, RowExt};
 
 use super::{flag, parse_map, to_text, Extra, Store};
 use crate::error::{IdentityError, Result};
@@ -83,119 +82,91 @@ fn group_from_row(row: &AnyRow) -> Result<EndpointGroup, DbError> {
     })
 }
 
+fn duplicate(kind: &'static str, id: &str) -> IdentityError {
+    IdentityError::conflict(kind, format!("Duplicate ID, {id}."))
+}
+
 impl Store {
     pub async fn create_region(&self, r: &Region) -> Result<()> {
-        let res = self
+        let q = self
             .db
             .q("INSERT INTO region (id, description, parent_region_id, extra) VALUES (?, ?, ?, ?)")
             .bind(&r.id)
             .bind(&r.description)
             .bind(r.parent_region_id.as_deref())
-            .bind(to_text(&r.extra))
-            .execute(self.db.pool())
-            .await
-            .map_err(DbError::from);
-        match res {
-            Err(e) if e.is_unique_violation() => {
-                Err(IdentityError::conflict("region", format!("Duplicate ID, {}.", r.id)))
-            }
-            Err(e) => Err(e.into()),
-            Ok(_) => Ok(()),
-        }
+            .bind(to_text(&r.extra));
+        self.write(q, || duplicate("region", &r.id)).await.map(drop)
     }
 
     pub async fn update_region(&self, r: &Region) -> Result<()> {
-        self.db
+        let q = self
+            .db
             .q("UPDATE region SET description = ?, parent_region_id = ?, extra = ? WHERE id = ?")
             .bind(&r.description)
             .bind(r.parent_region_id.as_deref())
             .bind(to_text(&r.extra))
-            .bind(&r.id)
-            .execute(self.db.pool())
-            .await
-            .map_err(DbError::from)?;
-        Ok(())
+            .bind(&r.id);
+        self.write(q, || duplicate("region", &r.id)).await.map(drop)
     }
 
     pub async fn get_region(&self, id: &str) -> Result<Region> {
-        let row = self
-            .db
-            .q("SELECT * FROM region WHERE id = ?")
-            .bind(id)
-            .fetch_optional(self.db.pool())
-            .await
-            .map_err(DbError::from)?;
-        row.as_ref().map(region_from_row).transpose()?.ok_or_else(|| IdentityError::not_found("region", id))
+        self.get("SELECT * FROM region WHERE id = ?", id, "region", region_from_row).await
     }
 
     pub async fn list_regions(&self) -> Result<Vec<Region>> {
-        let rows = self.db.fetch_all(self.db.q("SELECT * FROM region ORDER BY id")).await?;
-        Ok(rows.iter().map(region_from_row).collect::<Result<_, _>>()?)
+        self.all(self.db.q("SELECT * FROM region ORDER BY id"), region_from_row).await
     }
 
     pub async fn delete_region(&self, id: &str) -> Result<()> {
-        self.db.q("DELETE FROM region WHERE id = ?").bind(id).execute(self.db.pool()).await.map_err(DbError::from)?;
-        Ok(())
+        self.delete_with(&["DELETE FROM region WHERE id = ?"], id).await
     }
 
     pub async fn create_service(&self, s: &Service) -> Result<()> {
-        self.db
+        let q = self
+            .db
             .q("INSERT INTO service (id, type, enabled, extra) VALUES (?, ?, ?, ?)")
             .bind(&s.id)
             .bind(&s.service_type)
             .bind(flag(s.enabled))
-            .bind(to_text(&s.extra))
-            .execute(self.db.pool())
-            .await
-            .map_err(DbError::from)?;
-        Ok(())
+            .bind(to_text(&s.extra));
+        self.write(q, || duplicate("service", &s.id)).await.map(drop)
     }
 
     pub async fn update_service(&self, s: &Service) -> Result<()> {
-        self.db
+        let q = self
+            .db
             .q("UPDATE service SET type = ?, enabled = ?, extra = ? WHERE id = ?")
             .bind(&s.service_type)
             .bind(flag(s.enabled))
             .bind(to_text(&s.extra))
-            .bind(&s.id)
-            .execute(self.db.pool())
-            .await
-            .map_err(DbError::from)?;
-        Ok(())
+            .bind(&s.id);
+        self.write(q, || duplicate("service", &s.id)).await.map(drop)
     }
 
     pub async fn get_service(&self, id: &str) -> Result<Service> {
-        let row = self
-            .db
-            .q("SELECT * FROM service WHERE id = ?")
-            .bind(id)
-            .fetch_optional(self.db.pool())
-            .await
-            .map_err(DbError::from)?;
-        row.as_ref().map(service_from_row).transpose()?.ok_or_else(|| IdentityError::not_found("service", id))
+        self.get("SELECT * FROM service WHERE id = ?", id, "service", service_from_row).await
     }
 
     pub async fn list_services(&self) -> Result<Vec<Service>> {
-        let rows = self.db.fetch_all(self.db.q("SELECT * FROM service ORDER BY type, id")).await?;
-        Ok(rows.iter().map(service_from_row).collect::<Result<_, _>>()?)
+        self.all(self.db.q("SELECT * FROM service ORDER BY type, id"), service_from_row).await
     }
 
     /// Deletes a service and its endpoints.
     pub async fn delete_service(&self, id: &str) -> Result<()> {
-        let mut w = self.db.begin_write().await?;
-        for sql in [
-            "DELETE FROM project_endpoint WHERE endpoint_id IN (SELECT id FROM endpoint WHERE service_id = ?)",
-            "DELETE FROM endpoint WHERE service_id = ?",
-            "DELETE FROM service WHERE id = ?",
-        ] {
-            self.db.q(sql).bind(id).execute(w.conn()).await.map_err(DbError::from)?;
-        }
-        w.commit().await?;
-        Ok(())
+        self.delete_with(
+            &[
+                "DELETE FROM project_endpoint WHERE endpoint_id IN (SELECT id FROM endpoint WHERE service_id = ?)",
+                "DELETE FROM endpoint WHERE service_id = ?",
+                "DELETE FROM service WHERE id = ?",
+            ],
+            id,
+        )
+        .await
     }
 
     pub async fn create_endpoint(&self, e: &Endpoint) -> Result<()> {
-        self.db
+        let q = self
+            .db
             .q("INSERT INTO endpoint (id, service_id, interface, url, region_id, enabled, extra) VALUES (?, ?, ?, ?, ?, ?, ?)")
             .bind(&e.id)
             .bind(&e.service_id)
@@ -203,15 +174,13 @@ impl Store {
             .bind(&e.url)
             .bind(e.region_id.as_deref())
             .bind(flag(e.enabled))
-            .bind(to_text(&e.extra))
-            .execute(self.db.pool())
-            .await
-            .map_err(DbError::from)?;
-        Ok(())
+            .bind(to_text(&e.extra));
+        self.write(q, || duplicate("endpoint", &e.id)).await.map(drop)
     }
 
     pub async fn update_endpoint(&self, e: &Endpoint) -> Result<()> {
-        self.db
+        let q = self
+            .db
             .q("UPDATE endpoint SET service_id = ?, interface = ?, url = ?, region_id = ?, enabled = ?, extra = ? WHERE id = ?")
             .bind(&e.service_id)
             .bind(&e.interface)
@@ -219,103 +188,78 @@ impl Store {
             .bind(e.region_id.as_deref())
             .bind(flag(e.enabled))
             .bind(to_text(&e.extra))
-            .bind(&e.id)
-            .execute(self.db.pool())
-            .await
-            .map_err(DbError::from)?;
-        Ok(())
+            .bind(&e.id);
+        self.write(q, || duplicate("endpoint", &e.id)).await.map(drop)
     }
 
     pub async fn get_endpoint(&self, id: &str) -> Result<Endpoint> {
-        let row = self
-            .db
-            .q("SELECT * FROM endpoint WHERE id = ?")
-            .bind(id)
-            .fetch_optional(self.db.pool())
-            .await
-            .map_err(DbError::from)?;
-        row.as_ref().map(endpoint_from_row).transpose()?.ok_or_else(|| IdentityError::not_found("endpoint", id))
+        self.get("SELECT * FROM endpoint WHERE id = ?", id, "endpoint", endpoint_from_row).await
     }
 
     pub async fn list_endpoints(&self) -> Result<Vec<Endpoint>> {
-        let rows = self.db.fetch_all(self.db.q("SELECT * FROM endpoint ORDER BY service_id, interface, id")).await?;
-        Ok(rows.iter().map(endpoint_from_row).collect::<Result<_, _>>()?)
+        self.all(self.db.q("SELECT * FROM endpoint ORDER BY service_id, interface, id"), endpoint_from_row).await
     }
 
     pub async fn delete_endpoint(&self, id: &str) -> Result<()> {
-        let mut w = self.db.begin_write().await?;
-        for sql in ["DELETE FROM project_endpoint WHERE endpoint_id = ?", "DELETE FROM endpoint WHERE id = ?"] {
-            self.db.q(sql).bind(id).execute(w.conn()).await.map_err(DbError::from)?;
-        }
-        w.commit().await?;
-        Ok(())
+        self.delete_with(
+            &["DELETE FROM project_endpoint WHERE endpoint_id = ?", "DELETE FROM endpoint WHERE id = ?"],
+            id,
+        )
+        .await
     }
 
     pub async fn create_endpoint_group(&self, g: &EndpointGroup) -> Result<()> {
-        self.db
+        let q = self
+            .db
             .q("INSERT INTO endpoint_group (id, name, description, filters) VALUES (?, ?, ?, ?)")
             .bind(&g.id)
             .bind(&g.name)
             .bind(g.description.as_deref())
-            .bind(to_text(&g.filters))
-            .execute(self.db.pool())
-            .await
-            .map_err(DbError::from)?;
-        Ok(())
+            .bind(to_text(&g.filters));
+        self.write(q, || duplicate("endpoint group", &g.id)).await.map(drop)
     }
 
     pub async fn update_endpoint_group(&self, g: &EndpointGroup) -> Result<()> {
-        self.db
+        let q = self
+            .db
             .q("UPDATE endpoint_group SET name = ?, description = ?, filters = ? WHERE id = ?")
             .bind(&g.name)
             .bind(g.description.as_deref())
             .bind(to_text(&g.filters))
-            .bind(&g.id)
-            .execute(self.db.pool())
-            .await
-            .map_err(DbError::from)?;
-        Ok(())
+            .bind(&g.id);
+        self.write(q, || duplicate("endpoint group", &g.id)).await.map(drop)
     }
 
     pub async fn get_endpoint_group(&self, id: &str) -> Result<EndpointGroup> {
-        let row = self
-            .db
-            .q("SELECT * FROM endpoint_group WHERE id = ?")
-            .bind(id)
-            .fetch_optional(self.db.pool())
-            .await
-            .map_err(DbError::from)?;
-        row.as_ref().map(group_from_row).transpose()?.ok_or_else(|| IdentityError::not_found("endpoint group", id))
+        self.get("SELECT * FROM endpoint_group WHERE id = ?", id, "endpoint group", group_from_row).await
     }
 
     pub async fn list_endpoint_groups(&self) -> Result<Vec<EndpointGroup>> {
-        let rows = self.db.fetch_all(self.db.q("SELECT * FROM endpoint_group ORDER BY name, id")).await?;
-        Ok(rows.iter().map(group_from_row).collect::<Result<_, _>>()?)
+        self.all(self.db.q("SELECT * FROM endpoint_group ORDER BY name, id"), group_from_row).await
     }
 
     pub async fn delete_endpoint_group(&self, id: &str) -> Result<()> {
-        let mut w = self.db.begin_write().await?;
-        for sql in [
-            "DELETE FROM project_endpoint_group WHERE endpoint_group_id = ?",
-            "DELETE FROM endpoint_group WHERE id = ?",
-        ] {
-            self.db.q(sql).bind(id).execute(w.conn()).await.map_err(DbError::from)?;
-        }
-        w.commit().await?;
-        Ok(())
+        self.delete_with(
+            &[
+                "DELETE FROM project_endpoint_group WHERE endpoint_group_id = ?",
+                "DELETE FROM endpoint_group WHERE id = ?",
+            ],
+            id,
+        )
+        .await
     }
 
-    /// Associates an endpoint (`group = false`) or endpoint group with a project.
+    /// Associates an endpoint (`group = false`) or endpoint group with a
+    /// project; associating twice is not an error.
     pub async fn add_project_endpoint(&self, project_id: &str, id: &str, group: bool) -> Result<()> {
         let sql = if group {
             "INSERT INTO project_endpoint_group (endpoint_group_id, project_id) VALUES (?, ?)"
         } else {
             "INSERT INTO project_endpoint (endpoint_id, project_id) VALUES (?, ?)"
         };
-        match self.db.q(sql).bind(id).bind(project_id).execute(self.db.pool()).await.map_err(DbError::from) {
-            Err(e) if e.is_unique_violation() => Ok(()),
-            Err(e) => Err(e.into()),
-            Ok(_) => Ok(()),
+        match self.write(self.db.q(sql).bind(id).bind(project_id), || duplicate("project endpoint", id)).await {
+            Ok(_) | Err(IdentityError::Conflict { .. }) => Ok(()),
+            Err(e) => Err(e),
         }
     }
 
@@ -326,8 +270,8 @@ impl Store {
         } else {
             "DELETE FROM project_endpoint WHERE endpoint_id = ? AND project_id = ?"
         };
-        let r = self.db.q(sql).bind(id).bind(project_id).execute(self.db.pool()).await.map_err(DbError::from)?;
-        Ok(r.rows_affected() > 0)
+        let n = self.write(self.db.q(sql).bind(id).bind(project_id), || duplicate("project endpoint", id)).await?;
+        Ok(n > 0)
     }
 
     /// (project id, endpoint or endpoint group id) pairs.
@@ -337,7 +281,6 @@ impl Store {
         } else {
             "SELECT project_id, endpoint_id AS id FROM project_endpoint"
         };
-        let rows = self.db.fetch_all(self.db.q(sql)).await?;
-        Ok(rows.iter().map(|r| Ok((r.str("project_id")?, r.str("id")?))).collect::<Result<_, DbError>>()?)
+        self.all(self.db.q(sql), |r| Ok((r.str("project_id")?, r.str("id")?))).await
     }
 }

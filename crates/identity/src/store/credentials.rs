@@ -1,8 +1,7 @@
-//! Credentials (`/v3/credentials`, and EC2 keys): opaque blobs a user stores,
-//! kept encrypted at rest with the credential key repository.
+//! Credentials (`/v3/credentials`): opaque blobs a user stores, kept encrypted at
+//! rest with the credential key repository.
 
-use db::AnyRow;
-use db::{DbError, RowExt};
+use db::{AnyRow, DbError, RowExt};
 
 use super::{parse_map, to_text, Extra, Store};
 use crate::error::{IdentityError, Result};
@@ -29,9 +28,13 @@ fn from_row(row: &AnyRow) -> Result<Credential, DbError> {
     })
 }
 
+fn duplicate(c: &Credential) -> IdentityError {
+    IdentityError::conflict("credential", format!("Duplicate ID, {}.", c.id))
+}
+
 impl Store {
     pub async fn create_credential(&self, c: &Credential) -> Result<()> {
-        let res = self
+        let q = self
             .db
             .q("INSERT INTO credential (id, user_id, project_id, type, encrypted_blob, extra) VALUES (?, ?, ?, ?, ?, ?)")
             .bind(&c.id)
@@ -39,57 +42,32 @@ impl Store {
             .bind(c.project_id.as_deref())
             .bind(&c.credential_type)
             .bind(&c.encrypted_blob)
-            .bind(to_text(&c.extra))
-            .execute(self.db.pool())
-            .await
-            .map_err(DbError::from);
-        match res {
-            Err(e) if e.is_unique_violation() => {
-                Err(IdentityError::conflict("credential", format!("Duplicate ID, {}.", c.id)))
-            }
-            Err(e) => Err(e.into()),
-            Ok(_) => Ok(()),
-        }
+            .bind(to_text(&c.extra));
+        self.write(q, || duplicate(c)).await.map(drop)
     }
 
     pub async fn update_credential(&self, c: &Credential) -> Result<()> {
-        self.db
+        let q = self
+            .db
             .q("UPDATE credential SET user_id = ?, project_id = ?, type = ?, encrypted_blob = ?, extra = ? WHERE id = ?")
             .bind(&c.user_id)
             .bind(c.project_id.as_deref())
             .bind(&c.credential_type)
             .bind(&c.encrypted_blob)
             .bind(to_text(&c.extra))
-            .bind(&c.id)
-            .execute(self.db.pool())
-            .await
-            .map_err(DbError::from)?;
-        Ok(())
+            .bind(&c.id);
+        self.write(q, || duplicate(c)).await.map(drop)
     }
 
     pub async fn find_credential(&self, id: &str) -> Result<Option<Credential>> {
-        let row = self
-            .db
-            .q("SELECT * FROM credential WHERE id = ?")
-            .bind(id)
-            .fetch_optional(self.db.pool())
-            .await
-            .map_err(DbError::from)?;
-        Ok(row.as_ref().map(from_row).transpose()?)
+        self.find("SELECT * FROM credential WHERE id = ?", id, from_row).await
     }
 
     pub async fn list_credentials(&self) -> Result<Vec<Credential>> {
-        let rows = self.db.fetch_all(self.db.q("SELECT * FROM credential ORDER BY id")).await?;
-        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+        self.all(self.db.q("SELECT * FROM credential ORDER BY id"), from_row).await
     }
 
     pub async fn delete_credential(&self, id: &str) -> Result<()> {
-        self.db
-            .q("DELETE FROM credential WHERE id = ?")
-            .bind(id)
-            .execute(self.db.pool())
-            .await
-            .map_err(DbError::from)?;
-        Ok(())
+        self.delete_with(&["DELETE FROM credential WHERE id = ?"], id).await
     }
 }

@@ -1,11 +1,11 @@
 //! Projects and domains (a domain is a project row with `is_domain`), with tags.
 
-use db::AnyRow;
-use db::{DbError, RowExt};
+use db::{AnyRow, DbError, RowExt};
 
-use super::{flag, parse_map, to_text, Extra, Store};
+use super::{flag, parse_map, to_text, Extra, Select, Store};
 use crate::error::{IdentityError, Result};
 use crate::schema::ROOT_DOMAIN;
+use db::Query;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Project {
@@ -49,9 +49,7 @@ fn from_row(row: &AnyRow) -> Result<Project, DbError> {
 
 impl Store {
     pub async fn create_project(&self, p: &Project) -> Result<()> {
-        let kind = if p.is_domain { "domain" } else { "project" };
-        let mut w = self.db.begin_write().await?;
-        let r = self
+        let q = self
             .db
             .q("INSERT INTO project (id, name, domain_id, parent_id, is_domain, enabled, description, extra, options, created_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
@@ -64,35 +62,13 @@ impl Store {
             .bind(&p.description)
             .bind(to_text(&p.extra))
             .bind(to_text(&p.options))
-            .bind(common::time::now_micros())
-            .execute(w.conn())
-            .await
-            .map_err(DbError::from);
-        if let Err(e) = r {
-            return Err(if e.is_unique_violation() {
-                IdentityError::conflict(kind, duplicate_detail(kind, &p.name, &p.domain_id))
-            } else {
-                e.into()
-            });
-        }
-        for tag in &p.tags {
-            self.db
-                .q("INSERT INTO project_tag (project_id, name) VALUES (?, ?)")
-                .bind(&p.id)
-                .bind(tag)
-                .execute(w.conn())
-                .await
-                .map_err(DbError::from)?;
-        }
-        w.commit().await?;
-        Ok(())
+            .bind(common::time::now_micros());
+        self.save_project(p, q).await
     }
 
     /// Rewrites every column of an existing project from `p`, tags included.
     pub async fn update_project(&self, p: &Project) -> Result<()> {
-        let kind = if p.is_domain { "domain" } else { "project" };
-        let mut w = self.db.begin_write().await?;
-        let r = self
+        let q = self
             .db
             .q("UPDATE project SET name = ?, parent_id = ?, enabled = ?, description = ?, extra = ?, options = ? WHERE id = ?")
             .bind(&p.name)
@@ -101,16 +77,20 @@ impl Store {
             .bind(&p.description)
             .bind(to_text(&p.extra))
             .bind(to_text(&p.options))
-            .bind(&p.id)
-            .execute(w.conn())
-            .await
-            .map_err(DbError::from);
-        if let Err(e) = r {
-            return Err(if e.is_unique_violation() {
-                IdentityError::conflict(kind, duplicate_detail(kind, &p.name, &p.domain_id))
-            } else {
-                e.into()
-            });
+            .bind(&p.id);
+        self.save_project(p, q).await
+    }
+
+    /// Runs the project's row statement and replaces its tags, in one transaction.
+    async fn save_project(&self, p: &Project, row: Query<'_>) -> Result<()> {
+        let kind = if p.is_domain { "domain" } else { "project" };
+        let mut w = self.db.begin_write().await?;
+        match row.execute(w.conn()).await.map_err(DbError::from) {
+            Err(e) if e.is_unique_violation() => {
+                return Err(IdentityError::conflict(kind, duplicate_detail(kind, &p.name, &p.domain_id)))
+            }
+            Err(e) => return Err(e.into()),
+            Ok(_) => {}
         }
         self.db
             .q("DELETE FROM project_tag WHERE project_id = ?")
@@ -132,17 +112,9 @@ impl Store {
     }
 
     pub async fn get_project_any(&self, id: &str) -> Result<Option<Project>> {
-        let row = self
-            .db
-            .q("SELECT * FROM project WHERE id = ?")
-            .bind(id)
-            .fetch_optional(self.db.pool())
-            .await
-            .map_err(DbError::from)?;
-        match row {
+        match self.find("SELECT * FROM project WHERE id = ?", id, from_row).await? {
             None => Ok(None),
-            Some(row) => {
-                let mut p = from_row(&row)?;
+            Some(mut p) => {
                 p.tags = self.project_tags(&p.id).await?;
                 Ok(Some(p))
             }
@@ -184,35 +156,14 @@ impl Store {
     }
 
     pub async fn list_projects(&self, f: &ProjectFilter) -> Result<Vec<Project>> {
-        let mut sql = String::from("SELECT * FROM project WHERE 1 = 1");
-        let mut args: Vec<String> = Vec::new();
-        if let Some(d) = f.is_domain {
-            sql.push_str(if d { " AND is_domain = 1" } else { " AND is_domain = 0" });
-        }
-        if let Some(e) = f.enabled {
-            sql.push_str(if e { " AND enabled = 1" } else { " AND enabled = 0" });
-        }
-        for (col, val) in [("name", &f.name), ("domain_id", &f.domain_id), ("parent_id", &f.parent_id)] {
-            if let Some(v) = val {
-                sql.push_str(&format!(" AND {col} = ?"));
-                args.push(v.clone());
-            }
-        }
-        if let Some(ids) = &f.ids {
-            if ids.is_empty() {
-                return Ok(Vec::new());
-            }
-            sql.push_str(&format!(" AND id IN ({})", vec!["?"; ids.len()].join(", ")));
-            args.extend(ids.iter().cloned());
-        }
-        sql.push_str(" ORDER BY name, id");
-        let sql = self.db.sql(&sql);
-        let mut q = db::query(&sql);
-        for a in args {
-            q = q.bind(a);
-        }
-        let rows = self.db.fetch_all(q).await?;
-        let mut out = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
+        let select = Select::from("project")
+            .flag("is_domain", f.is_domain)
+            .flag("enabled", f.enabled)
+            .eq("name", &f.name)
+            .eq("domain_id", &f.domain_id)
+            .eq("parent_id", &f.parent_id)
+            .any_of("id", &f.ids);
+        let mut out = self.select(select, "name, id", from_row).await?;
         let tags = self.all_project_tags().await?;
         for p in &mut out {
             p.tags = tags.iter().filter(|(id, _)| *id == p.id).map(|(_, t)| t.clone()).collect();
@@ -221,33 +172,31 @@ impl Store {
     }
 
     async fn project_tags(&self, id: &str) -> Result<Vec<String>> {
-        let rows = self
-            .db
-            .fetch_all(self.db.q("SELECT name FROM project_tag WHERE project_id = ? ORDER BY name").bind(id))
-            .await?;
-        Ok(rows.iter().map(|r| r.str("name")).collect::<Result<_, _>>()?)
+        self.all(self.db.q("SELECT name FROM project_tag WHERE project_id = ? ORDER BY name").bind(id), |r| {
+            r.str("name")
+        })
+        .await
     }
 
     async fn all_project_tags(&self) -> Result<Vec<(String, String)>> {
-        let rows = self.db.fetch_all(self.db.q("SELECT project_id, name FROM project_tag ORDER BY name")).await?;
-        Ok(rows.iter().map(|r| Ok((r.str("project_id")?, r.str("name")?))).collect::<Result<_, DbError>>()?)
+        let q = self.db.q("SELECT project_id, name FROM project_tag ORDER BY name");
+        self.all(q, |r| Ok((r.str("project_id")?, r.str("name")?))).await
     }
 
     /// Deletes a project or domain row with its tags, assignments on it and
     /// endpoint associations. Callers check children first.
     pub async fn delete_project(&self, id: &str) -> Result<()> {
-        let mut w = self.db.begin_write().await?;
-        for sql in [
-            "DELETE FROM project_tag WHERE project_id = ?",
-            "DELETE FROM assignment WHERE target_id = ?",
-            "DELETE FROM project_endpoint WHERE project_id = ?",
-            "DELETE FROM project_endpoint_group WHERE project_id = ?",
-            "DELETE FROM project WHERE id = ?",
-        ] {
-            self.db.q(sql).bind(id).execute(w.conn()).await.map_err(DbError::from)?;
-        }
-        w.commit().await?;
-        Ok(())
+        self.delete_with(
+            &[
+                "DELETE FROM project_tag WHERE project_id = ?",
+                "DELETE FROM assignment WHERE target_id = ?",
+                "DELETE FROM project_endpoint WHERE project_id = ?",
+                "DELETE FROM project_endpoint_group WHERE project_id = ?",
+                "DELETE FROM project WHERE id = ?",
+            ],
+            id,
+        )
+        .await
     }
 
     /// The chain of parents of a project, nearest first, up to (not including) its

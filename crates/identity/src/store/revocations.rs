@@ -3,11 +3,10 @@
 //! user, project, domain or audit id. Events older than the longest token life are
 //! pruned, since every token they could match has expired anyway.
 
-use db::AnyRow;
-use db::{DbError, RowExt};
+use db::{AnyRow, DbError, RowExt};
 
 use super::Store;
-use crate::error::Result;
+use crate::error::{IdentityError, Result};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RevocationEvent {
@@ -33,7 +32,8 @@ fn from_row(row: &AnyRow) -> Result<RevocationEvent, DbError> {
 
 impl Store {
     pub async fn add_revocation(&self, e: &RevocationEvent) -> Result<()> {
-        self.db
+        let q = self
+            .db
             .q("INSERT INTO revocation_event (id, user_id, project_id, domain_id, audit_id, issued_before, revoked_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?)")
             .bind(common::id::new_hex_id())
@@ -42,57 +42,40 @@ impl Store {
             .bind(e.domain_id.as_deref())
             .bind(e.audit_id.as_deref())
             .bind(e.issued_before)
-            .bind(e.revoked_at)
-            .execute(self.db.pool())
-            .await
-            .map_err(DbError::from)?;
-        Ok(())
+            .bind(e.revoked_at);
+        self.write(q, || IdentityError::conflict("revocation event", "")).await.map(drop)
     }
 
-    /// Events that may match a token issued at `issued_at` for this user, scope
-    /// and audit ids.
+    /// Events that may match a token issued at `issued_at` for this user and
+    /// these audit ids (the caller checks each event in full).
     pub async fn revocations_for(
         &self,
         issued_at: i64,
         user_id: &str,
         audit_ids: &[String],
     ) -> Result<Vec<RevocationEvent>> {
-        let rows = self
+        let q = self
             .db
-            .fetch_all(
-                self.db
-                    .q("SELECT * FROM revocation_event WHERE issued_before >= ?
-                        AND (user_id = ? OR user_id IS NULL OR audit_id = ? OR audit_id = ?)")
-                    .bind(issued_at)
-                    .bind(user_id)
-                    .bind(audit_ids.first().map(String::as_str).unwrap_or(""))
-                    .bind(audit_ids.get(1).map(String::as_str).unwrap_or("")),
-            )
-            .await?;
-        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+            .q("SELECT * FROM revocation_event WHERE issued_before >= ?
+                AND (user_id = ? OR user_id IS NULL OR audit_id = ? OR audit_id = ?)")
+            .bind(issued_at)
+            .bind(user_id)
+            .bind(audit_ids.first().map(String::as_str).unwrap_or(""))
+            .bind(audit_ids.get(1).map(String::as_str).unwrap_or(""));
+        self.all(q, from_row).await
     }
 
     pub async fn list_revocations(&self, since: Option<i64>) -> Result<Vec<RevocationEvent>> {
-        let rows = self
+        let q = self
             .db
-            .fetch_all(
-                self.db
-                    .q("SELECT * FROM revocation_event WHERE revoked_at >= ? ORDER BY revoked_at")
-                    .bind(since.unwrap_or(0)),
-            )
-            .await?;
-        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+            .q("SELECT * FROM revocation_event WHERE revoked_at >= ? ORDER BY revoked_at")
+            .bind(since.unwrap_or(0));
+        self.all(q, from_row).await
     }
 
     /// Drops events revoked before `before`.
     pub async fn prune_revocations(&self, before: i64) -> Result<u64> {
-        let r = self
-            .db
-            .q("DELETE FROM revocation_event WHERE revoked_at < ?")
-            .bind(before)
-            .execute(self.db.pool())
-            .await
-            .map_err(DbError::from)?;
-        Ok(r.rows_affected())
+        let q = self.db.q("DELETE FROM revocation_event WHERE revoked_at < ?").bind(before);
+        self.write(q, || IdentityError::conflict("revocation event", "")).await
     }
 }

@@ -1,7 +1,6 @@
 //! Roles (global, or specific to a domain) and the implications between them.
 
-use db::AnyRow;
-use db::{DbError, RowExt};
+use db::{AnyRow, DbError, RowExt};
 
 use super::{parse_map, to_text, Extra, Store};
 use crate::error::{IdentityError, Result};
@@ -36,7 +35,7 @@ fn duplicate(r: &Role) -> IdentityError {
 
 impl Store {
     pub async fn create_role(&self, r: &Role) -> Result<()> {
-        let res = self
+        let q = self
             .db
             .q("INSERT INTO role (id, name, domain_id, description, extra, options) VALUES (?, ?, ?, ?, ?, ?)")
             .bind(&r.id)
@@ -44,112 +43,72 @@ impl Store {
             .bind(r.domain_id.as_deref().unwrap_or(NULL_DOMAIN))
             .bind(r.description.as_deref())
             .bind(to_text(&r.extra))
-            .bind(to_text(&r.options))
-            .execute(self.db.pool())
-            .await
-            .map_err(DbError::from);
-        match res {
-            Err(e) if e.is_unique_violation() => Err(duplicate(r)),
-            Err(e) => Err(e.into()),
-            Ok(_) => Ok(()),
-        }
+            .bind(to_text(&r.options));
+        self.write(q, || duplicate(r)).await.map(drop)
     }
 
     pub async fn update_role(&self, r: &Role) -> Result<()> {
-        let res = self
+        let q = self
             .db
             .q("UPDATE role SET name = ?, description = ?, extra = ?, options = ? WHERE id = ?")
             .bind(&r.name)
             .bind(r.description.as_deref())
             .bind(to_text(&r.extra))
             .bind(to_text(&r.options))
-            .bind(&r.id)
-            .execute(self.db.pool())
-            .await
-            .map_err(DbError::from);
-        match res {
-            Err(e) if e.is_unique_violation() => Err(duplicate(r)),
-            Err(e) => Err(e.into()),
-            Ok(_) => Ok(()),
-        }
+            .bind(&r.id);
+        self.write(q, || duplicate(r)).await.map(drop)
     }
 
     pub async fn get_role(&self, id: &str) -> Result<Role> {
-        let row = self
-            .db
-            .q("SELECT * FROM role WHERE id = ?")
-            .bind(id)
-            .fetch_optional(self.db.pool())
-            .await
-            .map_err(DbError::from)?;
-        row.as_ref().map(from_row).transpose()?.ok_or_else(|| IdentityError::not_found("role", id))
+        self.get("SELECT * FROM role WHERE id = ?", id, "role", from_row).await
     }
 
     pub async fn list_roles(&self) -> Result<Vec<Role>> {
-        let rows = self.db.fetch_all(self.db.q("SELECT * FROM role ORDER BY name, id")).await?;
-        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+        self.all(self.db.q("SELECT * FROM role ORDER BY name, id"), from_row).await
     }
 
     /// Deletes a role with its assignments and implications.
     pub async fn delete_role(&self, id: &str) -> Result<()> {
-        let mut w = self.db.begin_write().await?;
-        for sql in [
-            "DELETE FROM assignment WHERE role_id = ?",
-            "DELETE FROM application_credential_role WHERE role_id = ?",
-            "DELETE FROM implied_role WHERE prior_role_id = ? OR implied_role_id = ?",
-            "DELETE FROM role WHERE id = ?",
-        ] {
-            let mut q = self.db.q(sql).bind(id);
-            if sql.contains("OR") {
-                q = q.bind(id);
-            }
-            q.execute(w.conn()).await.map_err(DbError::from)?;
-        }
-        w.commit().await?;
-        Ok(())
+        self.delete_with(
+            &[
+                "DELETE FROM assignment WHERE role_id = ?",
+                "DELETE FROM application_credential_role WHERE role_id = ?",
+                "DELETE FROM implied_role WHERE prior_role_id = ? OR implied_role_id = ?",
+                "DELETE FROM role WHERE id = ?",
+            ],
+            id,
+        )
+        .await
     }
 
     /// Every implication as (prior, implied).
     pub async fn list_implied_roles(&self) -> Result<Vec<(String, String)>> {
-        let rows =
-            self.db
-                .fetch_all(self.db.q(
-                    "SELECT prior_role_id, implied_role_id FROM implied_role ORDER BY prior_role_id, implied_role_id",
-                ))
-                .await?;
-        Ok(rows
-            .iter()
-            .map(|r| Ok((r.str("prior_role_id")?, r.str("implied_role_id")?)))
-            .collect::<Result<_, DbError>>()?)
+        let q = self
+            .db
+            .q("SELECT prior_role_id, implied_role_id FROM implied_role ORDER BY prior_role_id, implied_role_id");
+        self.all(q, |r| Ok((r.str("prior_role_id")?, r.str("implied_role_id")?))).await
     }
 
-    /// Whether the implication was new.
-    pub async fn create_implied_role(&self, prior: &str, implied: &str) -> Result<bool> {
-        let res = self
+    /// Records that `prior` implies `implied`; doing so twice is not an error.
+    pub async fn create_implied_role(&self, prior: &str, implied: &str) -> Result<()> {
+        let q = self
             .db
             .q("INSERT INTO implied_role (prior_role_id, implied_role_id) VALUES (?, ?)")
             .bind(prior)
-            .bind(implied)
-            .execute(self.db.pool())
-            .await
-            .map_err(DbError::from);
-        match res {
-            Err(e) if e.is_unique_violation() => Ok(false),
-            Err(e) => Err(e.into()),
-            Ok(_) => Ok(true),
+            .bind(implied);
+        match self.write(q, || IdentityError::conflict("implied role", prior)).await {
+            Ok(_) | Err(IdentityError::Conflict { .. }) => Ok(()),
+            Err(e) => Err(e),
         }
     }
 
     /// Whether the implication existed.
     pub async fn delete_implied_role(&self, prior: &str, implied: &str) -> Result<bool> {
-        let res = self
+        let q = self
             .db
             .q("DELETE FROM implied_role WHERE prior_role_id = ? AND implied_role_id = ?")
             .bind(prior)
-            .bind(implied)
-            .execute(self.db.pool())
-            .await
-            .map_err(DbError::from)?;
-        Ok(res.rows_affected() > 0)
+            .bind(implied);
+        Ok(self.write(q, || IdentityError::conflict("implied role", prior)).await? > 0)
     }
 }

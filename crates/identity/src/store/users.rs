@@ -1,9 +1,8 @@
 //! Users and their passwords.
 
-use db::AnyRow;
-use db::{DbError, RowExt};
+use db::{AnyRow, DbError, RowExt};
 
-use super::{flag, parse_map, to_text, Extra, Store};
+use super::{flag, parse_map, to_text, Extra, Select, Store};
 use crate::error::{IdentityError, Result};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -50,7 +49,7 @@ fn duplicate(u: &User) -> IdentityError {
 
 impl Store {
     pub async fn create_user(&self, u: &User) -> Result<()> {
-        let r = self
+        let q = self
             .db
             .q("INSERT INTO identity_user (id, domain_id, name, enabled, default_project_id, password_hash,
                 password_created_at, extra, options, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
@@ -63,19 +62,12 @@ impl Store {
             .bind(u.password_created_at)
             .bind(to_text(&u.extra))
             .bind(to_text(&u.options))
-            .bind(u.created_at)
-            .execute(self.db.pool())
-            .await
-            .map_err(DbError::from);
-        match r {
-            Err(e) if e.is_unique_violation() => Err(duplicate(u)),
-            Err(e) => Err(e.into()),
-            Ok(_) => Ok(()),
-        }
+            .bind(u.created_at);
+        self.write(q, || duplicate(u)).await.map(drop)
     }
 
     pub async fn update_user(&self, u: &User) -> Result<()> {
-        let r = self
+        let q = self
             .db
             .q("UPDATE identity_user SET name = ?, enabled = ?, default_project_id = ?, password_hash = ?,
                 password_created_at = ?, extra = ?, options = ? WHERE id = ?")
@@ -86,89 +78,47 @@ impl Store {
             .bind(u.password_created_at)
             .bind(to_text(&u.extra))
             .bind(to_text(&u.options))
-            .bind(&u.id)
-            .execute(self.db.pool())
-            .await
-            .map_err(DbError::from);
-        match r {
-            Err(e) if e.is_unique_violation() => Err(duplicate(u)),
-            Err(e) => Err(e.into()),
-            Ok(_) => Ok(()),
-        }
+            .bind(&u.id);
+        self.write(q, || duplicate(u)).await.map(drop)
     }
 
     pub async fn find_user(&self, id: &str) -> Result<Option<User>> {
-        let row = self
-            .db
-            .q("SELECT * FROM identity_user WHERE id = ?")
-            .bind(id)
-            .fetch_optional(self.db.pool())
-            .await
-            .map_err(DbError::from)?;
-        Ok(row.as_ref().map(from_row).transpose()?)
+        self.find("SELECT * FROM identity_user WHERE id = ?", id, from_row).await
     }
 
     pub async fn get_user(&self, id: &str) -> Result<User> {
-        self.find_user(id).await?.ok_or_else(|| IdentityError::not_found("user", id))
+        self.get("SELECT * FROM identity_user WHERE id = ?", id, "user", from_row).await
     }
 
     pub async fn get_user_by_name(&self, name: &str, domain_id: &str) -> Result<User> {
-        let row = self
-            .db
-            .q("SELECT * FROM identity_user WHERE name = ? AND domain_id = ?")
-            .bind(name)
-            .bind(domain_id)
-            .fetch_optional(self.db.pool())
-            .await
-            .map_err(DbError::from)?;
-        row.as_ref().map(from_row).transpose()?.ok_or_else(|| IdentityError::not_found("user", name))
+        let q = self.db.q("SELECT * FROM identity_user WHERE name = ? AND domain_id = ?").bind(name).bind(domain_id);
+        self.all(q, from_row).await?.pop().ok_or_else(|| IdentityError::not_found("user", name))
     }
 
     pub async fn list_users(&self, f: &UserFilter) -> Result<Vec<User>> {
-        let mut sql = String::from("SELECT * FROM identity_user WHERE 1 = 1");
-        let mut args: Vec<String> = Vec::new();
-        if let Some(e) = f.enabled {
-            sql.push_str(if e { " AND enabled = 1" } else { " AND enabled = 0" });
-        }
-        for (col, val) in [("name", &f.name), ("domain_id", &f.domain_id)] {
-            if let Some(v) = val {
-                sql.push_str(&format!(" AND {col} = ?"));
-                args.push(v.clone());
-            }
-        }
-        if let Some(ids) = &f.ids {
-            if ids.is_empty() {
-                return Ok(Vec::new());
-            }
-            sql.push_str(&format!(" AND id IN ({})", vec!["?"; ids.len()].join(", ")));
-            args.extend(ids.iter().cloned());
-        }
-        sql.push_str(" ORDER BY name, id");
-        let sql = self.db.sql(&sql);
-        let mut q = db::query(&sql);
-        for a in args {
-            q = q.bind(a);
-        }
-        let rows = self.db.fetch_all(q).await?;
-        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+        let select = Select::from("identity_user")
+            .flag("enabled", f.enabled)
+            .eq("name", &f.name)
+            .eq("domain_id", &f.domain_id)
+            .any_of("id", &f.ids);
+        self.select(select, "name, id", from_row).await
     }
 
     /// Deletes a user with their memberships, assignments, application
     /// credentials and credentials.
     pub async fn delete_user(&self, id: &str) -> Result<()> {
-        let mut w = self.db.begin_write().await?;
-        for sql in [
-            "DELETE FROM user_group_membership WHERE user_id = ?",
-            "DELETE FROM assignment WHERE actor_id = ?",
-            "DELETE FROM application_credential_role WHERE application_credential_id IN
-                (SELECT id FROM application_credential WHERE user_id = ?)",
-            "DELETE FROM application_credential WHERE user_id = ?",
-            "DELETE FROM credential WHERE user_id = ?",
-            "DELETE FROM identity_user WHERE id = ?",
-        ] {
-            self.db.q(sql).bind(id).execute(w.conn()).await.map_err(DbError::from)?;
-        }
-        w.commit().await?;
-        Ok(())
+        self.delete_with(
+            &[
+                "DELETE FROM user_group_membership WHERE user_id = ?",
+                "DELETE FROM assignment WHERE actor_id = ?",
+                "DELETE FROM application_credential_role WHERE application_credential_id IN
+                    (SELECT id FROM application_credential WHERE user_id = ?)",
+                "DELETE FROM application_credential WHERE user_id = ?",
+                "DELETE FROM credential WHERE user_id = ?",
+                "DELETE FROM identity_user WHERE id = ?",
+            ],
+            id,
+        )
+        .await
     }
 }
