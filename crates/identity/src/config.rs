@@ -9,8 +9,8 @@ pub const DATABASE_CONNECTION: Opt = Opt {
     section: "database",
     name: "connection",
     default: "sqlite:////var/lib/ferrostack/identity.db",
-    help: "Database URL, oslo.db style: sqlite:////path.db, mysql+pymysql://user:pass@host/keystone\n\
-           or postgresql://user:pass@host/keystone.",
+    help: "Database URL, oslo.db style: sqlite:////path.db. MariaDB (mysql+pymysql://…) and\n\
+           PostgreSQL (postgresql://…) URLs are recognised; their drivers are not built in yet.",
 };
 
 pub const TOKEN_EXPIRATION: Opt =
@@ -20,8 +20,9 @@ pub const TOKEN_CACHE_TIME: Opt = Opt {
     section: "token",
     name: "cache_time",
     default: "300",
-    help: "How long, in seconds, a validated token's meaning is remembered by the API middleware.\n\
-           Any change to identity data forgets every cached token at once; 0 disables the cache.",
+    help: "How long, in seconds, a token validation is remembered. Any identity write in this process\n\
+           forgets them all at once; another identity process sharing the database sees this one's\n\
+           revocations after at most this long. 0 disables the cache.",
 };
 
 pub const KEY_REPOSITORY: Opt = Opt {
