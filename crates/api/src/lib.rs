@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod body;
 pub mod error;
+pub mod keystone;
 pub mod page;
 pub mod policy;
 pub mod request_id;

@@ -19,6 +19,9 @@ pub use row::RowExt;
 pub use sqlx::any::{AnyArguments, AnyRow};
 pub use sqlx::{query, query_scalar, Any, AnyConnection, Row, Transaction};
 
+/// A connection borrowed from a pool.
+pub type PoolConnection = sqlx::pool::PoolConnection<Any>;
+
 /// A statement with its arguments bound, ready to run on any of our databases.
 pub type Query<'q> = sqlx::query::Query<'q, Any, AnyArguments<'q>>;
 

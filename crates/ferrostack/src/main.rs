@@ -2,7 +2,8 @@
 //!
 //! - `ferrostack all-in-one --state-dir DIR`: every service in one process, SQLite
 //!   and the in-process bus, ready in about a second;
-//! - `ferrostack identity --config-file F`: one service alone (scale-out);
+//! - `ferrostack identity|network-server --config-file F`: one service alone
+//!   (scale-out);
 //! - `ferrostack bootstrap --config-file F`: what `keystone-manage bootstrap` does;
 //! - `ferrostack fernet-rotate --config-file F`: rotate the token keys;
 //! - `ferrostack config-sample`: every option, documented;
@@ -42,6 +43,16 @@ enum Command {
         #[arg(long)]
         port: Option<u16>,
     },
+    /// Run the networking service (Neutron v2.0 with ML2) alone.
+    NetworkServer {
+        /// INI file with neutron.conf's and ml2_conf.ini's sections and names.
+        #[arg(long)]
+        config_file: PathBuf,
+        #[arg(long)]
+        bind: Option<IpAddr>,
+        #[arg(long)]
+        port: Option<u16>,
+    },
     /// Create the default domain, admin user and project, roles and catalog.
     Bootstrap {
         #[arg(long)]
@@ -74,6 +85,9 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::AllInOne(args) => all_in_one::run(args).await,
             Command::Identity { config_file, bind, port } => services::identity(&config_file, bind, port).await,
+            Command::NetworkServer { config_file, bind, port } => {
+                services::network_server(&config_file, bind, port).await
+            }
             Command::Bootstrap { config_file, bootstrap_password, bootstrap_public_url, bootstrap_region_id } => {
                 services::bootstrap(&config_file, bootstrap_password, bootstrap_public_url, bootstrap_region_id).await
             }
