@@ -18,7 +18,7 @@ impl AllInOne {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ferrostack"))
             .args(["all-in-one", "--state-dir"])
             .arg(state)
-            .args(["--identity-port", "0", "--admin-password", "s3cret!"])
+            .args(["--identity-port", "0", "--network-port", "0", "--admin-password", "s3cret!"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -30,7 +30,7 @@ impl AllInOne {
         let auth_url = line
             .split_whitespace()
             .find(|w| w.starts_with("http://"))
-            .map(|w| w.trim_end_matches(';').to_string())
+            .map(|w| w.trim_end_matches([';', ',']).to_string())
             .expect("identity URL in the ready line");
         AllInOne { child, auth_url }
     }

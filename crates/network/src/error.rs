@@ -20,6 +20,9 @@ pub enum NetworkError {
     /// 403 — e.g. `PolicyNotAuthorized`.
     #[error("{message}")]
     Forbidden { kind: &'static str, message: String },
+    /// 503 — e.g. `NoNetworkAvailable`: nothing left to allocate from.
+    #[error("{message}")]
+    Unavailable { kind: &'static str, message: String },
     /// 412 — a revision precondition (`If-Match`) did not hold.
     #[error("{0}")]
     PreconditionFailed(String),
@@ -59,6 +62,7 @@ impl From<NetworkError> for ApiError {
             NetworkError::Conflict { kind, .. } => Fault::conflict(message).with_kind(kind),
             NetworkError::BadRequest { kind, .. } => Fault::bad_request(message).with_kind(kind),
             NetworkError::Forbidden { kind, .. } => Fault::forbidden(message).with_kind(kind),
+            NetworkError::Unavailable { kind, .. } => Fault::new(503, message).with_kind(kind),
             NetworkError::PreconditionFailed(_) => Fault::new(412, message).with_kind("RevisionNumberConstraintFailed"),
             NetworkError::Db(db) if db.is_unique_violation() => {
                 Fault::conflict(format!("Conflict: {db}")).with_kind("Conflict")

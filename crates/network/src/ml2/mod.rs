@@ -104,7 +104,7 @@ impl Ml2 {
                 }
             }
             if segments.is_empty() {
-                return Err(NetworkError::Conflict {
+                return Err(NetworkError::Unavailable {
                     kind: "NoNetworkAvailable",
                     message: "Unable to create the network. No tenant network is available for allocation.".into(),
                 });

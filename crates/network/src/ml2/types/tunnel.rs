@@ -72,11 +72,9 @@ impl TypeDriver for Tunnel {
             Some(id) => id,
             None => {
                 let taken = store.taken_ids(conn, self.network_type, None).await?;
-                lowest_free(&self.ranges, &taken).ok_or_else(|| {
-                    crate::error::NetworkError::conflict(
-                        "NoNetworkAvailable",
-                        "Unable to create the network. No tenant network is available for allocation.",
-                    )
+                lowest_free(&self.ranges, &taken).ok_or_else(|| crate::error::NetworkError::Unavailable {
+                    kind: "NoNetworkAvailable",
+                    message: "Unable to create the network. No tenant network is available for allocation.".into(),
                 })?
             }
         };

@@ -71,11 +71,9 @@ impl TypeDriver for Vlan {
                 let ranges =
                     self.physnets.iter().find(|(n, _)| *n == physnet).map(|(_, r)| r.clone()).unwrap_or_default();
                 let taken = store.taken_ids(conn, "vlan", Some(&physnet)).await?;
-                lowest_free(&ranges, &taken).ok_or_else(|| {
-                    crate::error::NetworkError::conflict(
-                        "NoNetworkAvailable",
-                        "Unable to create the network. No tenant network is available for allocation.",
-                    )
+                lowest_free(&ranges, &taken).ok_or_else(|| crate::error::NetworkError::Unavailable {
+                    kind: "NoNetworkAvailable",
+                    message: "Unable to create the network. No tenant network is available for allocation.".into(),
                 })?
             }
         };

@@ -1,0 +1,127 @@
+//! Port binding end to end: ML2 picks, for the port's host, a mechanism driver
+//! whose agent is alive there and can reach the segment; the agent hears of the
+//! port over the bus and reports it up.
+
+mod common;
+
+use std::time::Duration;
+
+use common::Cloud;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+async fn port_on(cloud: &Cloud, network: &Value, host: &str) -> Value {
+    let nid = network["network"]["id"].as_str().unwrap();
+    cloud.create("/v2.0/ports", json!({"port": {"network_id": nid, "binding:host_id": host}})).await["port"].clone()
+}
+
+async fn wait_status(cloud: &Cloud, port_id: &str, want: &str) -> Value {
+    for _ in 0..300 {
+        let (_, p) = cloud.call(Method::GET, &format!("/v2.0/ports/{port_id}"), &cloud.admin, None).await;
+        if p["port"]["status"] == want {
+            return p;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("port {port_id} never became {want}");
+}
+
+#[tokio::test]
+async fn each_host_binds_with_the_driver_of_its_agent() {
+    let dir = tempfile::tempdir().unwrap();
+    let cloud = Cloud::start(dir.path(), &[]).await;
+    let long = Duration::from_secs(60);
+    cloud
+        .agent(
+            "Open vSwitch agent",
+            "ovs-host",
+            json!({"bridge_mappings": {"physnet1": "br-eth1"}, "tunnel_types": ["vxlan", "gre"]}),
+            long,
+        )
+        .await;
+    cloud
+        .agent(
+            "Linux bridge agent",
+            "lb-host",
+            json!({"interface_mappings": {"physnet1": "eth1"}, "tunnel_types": ["vxlan"]}),
+            long,
+        )
+        .await;
+
+    let vxlan = cloud.create("/v2.0/networks", json!({"network": {"name": "vx"}})).await;
+    let gre = cloud.create("/v2.0/networks", json!({"network": {"provider:network_type": "gre"}})).await;
+    let flat = cloud
+        .create(
+            "/v2.0/networks",
+            json!({"network": {"provider:network_type": "flat", "provider:physical_network": "public"}}),
+        )
+        .await;
+
+    let p = port_on(&cloud, &vxlan, "ovs-host").await;
+    assert_eq!(p["binding:vif_type"], "ovs");
+    assert_eq!(p["binding:vif_details"]["ovs_hybrid_plug"], true);
+    // The OVS agent hears of it and says it is wired.
+    wait_status(&cloud, p["id"].as_str().unwrap(), "ACTIVE").await;
+
+    let p = port_on(&cloud, &vxlan, "lb-host").await;
+    assert_eq!(p["binding:vif_type"], "bridge");
+    wait_status(&cloud, p["id"].as_str().unwrap(), "ACTIVE").await;
+
+    // Linux bridges carry no GRE; no agent maps `public`; nobody runs on ghost.
+    for (network, host) in [(&gre, "lb-host"), (&flat, "ovs-host"), (&vxlan, "ghost")] {
+        let p = port_on(&cloud, network, host).await;
+        assert_eq!(p["binding:vif_type"], "binding_failed", "{host}");
+        assert_eq!(p["status"], "DOWN");
+    }
+
+    // Moving a failed port to a host that can bind it binds it.
+    let p = port_on(&cloud, &gre, "lb-host").await;
+    let id = p["id"].as_str().unwrap();
+    let (s, moved) = cloud
+        .call(
+            Method::PUT,
+            &format!("/v2.0/ports/{id}"),
+            &cloud.admin,
+            Some(json!({"port": {"binding:host_id": "ovs-host"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(moved["port"]["binding:vif_type"], "ovs");
+    wait_status(&cloud, id, "ACTIVE").await;
+
+    // Without a host a port is unbound, and projects never see binding details.
+    let (token, _) = cloud.member("alice").await;
+    let (s, own) = cloud.call(Method::POST, "/v2.0/networks", &token, Some(json!({"network": {"name": "mine"}}))).await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert!(own["network"].get("provider:network_type").is_none(), "provider attributes are admin-only");
+    let nid = own["network"]["id"].as_str().unwrap();
+    let (_, p) = cloud.call(Method::POST, "/v2.0/ports", &token, Some(json!({"port": {"network_id": nid}}))).await;
+    assert!(p["port"].get("binding:vif_type").is_none());
+    let (_, shown) = cloud
+        .call(Method::GET, &format!("/v2.0/ports/{}", p["port"]["id"].as_str().unwrap()), &cloud.admin, None)
+        .await;
+    assert_eq!(shown["port"]["binding:vif_type"], "unbound");
+    let (s, _) = cloud
+        .call(
+            Method::POST,
+            "/v2.0/ports",
+            &token,
+            Some(json!({"port": {"network_id": nid, "binding:host_id": "ovs-host"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "only admins bind ports");
+}
+
+#[tokio::test]
+async fn an_agent_that_stops_reporting_binds_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let cloud = Cloud::start(dir.path(), &[("DEFAULT", "agent_down_time", "1")]).await;
+    // Reports once, then not for a minute: down after a second.
+    cloud.agent("Open vSwitch agent", "quiet", json!({"tunnel_types": ["vxlan"]}), Duration::from_secs(60)).await;
+    let vxlan = cloud.create("/v2.0/networks", json!({"network": {}})).await;
+    assert_eq!(port_on(&cloud, &vxlan, "quiet").await["binding:vif_type"], "ovs");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (_, agents) = cloud.call(Method::GET, "/v2.0/agents", &cloud.admin, None).await;
+    assert_eq!(agents["agents"][0]["alive"], false);
+    assert_eq!(port_on(&cloud, &vxlan, "quiet").await["binding:vif_type"], "binding_failed");
+}
