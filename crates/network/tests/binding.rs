@@ -125,3 +125,48 @@ async fn an_agent_that_stops_reporting_binds_nothing() {
     assert_eq!(agents["agents"][0]["alive"], false);
     assert_eq!(port_on(&cloud, &vxlan, "quiet").await["binding:vif_type"], "binding_failed");
 }
+
+#[tokio::test]
+async fn agents_learn_over_the_bus() {
+    use bus::{Message, Target};
+    let dir = tempfile::tempdir().unwrap();
+    let cloud = Cloud::start(dir.path(), &[]).await;
+    let mut sg_updates = cloud.bus.listen(network::agents::SECURITY_GROUP_UPDATE_TOPIC, "watcher").await.unwrap();
+    let mut port_updates = cloud.bus.listen(network::agents::PORT_UPDATE_TOPIC, "watcher").await.unwrap();
+    cloud
+        .agent("Open vSwitch agent", "h1", json!({"bridge_mappings": {"physnet1": "br"}}), Duration::from_secs(60))
+        .await;
+
+    let n = cloud.create("/v2.0/networks", json!({"network": {"provider:network_type": "vlan", "provider:physical_network": "physnet1", "provider:segmentation_id": 120}})).await;
+    let p = port_on(&cloud, &n, "h1").await;
+    let pid = p["id"].as_str().unwrap();
+    // The port's binding is announced with its segment.
+    let update = port_updates.next().await.unwrap().message;
+    assert_eq!(update.args["port"]["id"], pid);
+    assert_eq!(update.args["segmentation_id"], 120);
+    // An agent asking about the device gets how to wire it.
+    let details = cloud
+        .bus
+        .call(
+            &Target::topic(network::agents::PLUGIN_TOPIC),
+            Message::new("get_devices_details_list", json!({"devices": [pid], "host": "h1"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(details[0]["network_type"], "vlan");
+    assert_eq!(details[0]["physical_network"], "physnet1");
+    assert_eq!(details[0]["segmentation_id"], 120);
+    assert_eq!(details[0]["mtu"], 1500);
+    // Rule changes reach the agents.
+    let (_, groups) = cloud.call(Method::GET, "/v2.0/security-groups", &cloud.admin, None).await;
+    let sg = groups["security_groups"][0]["id"].as_str().unwrap().to_string();
+    cloud
+        .create(
+            "/v2.0/security-group-rules",
+            json!({"security_group_rule": {"security_group_id": sg, "direction": "ingress", "protocol": "icmp"}}),
+        )
+        .await;
+    let m = sg_updates.next().await.unwrap().message;
+    assert_eq!(m.method, "security_groups_rule_updated");
+    assert_eq!(m.args["security_groups"], json!([sg]));
+}

@@ -265,6 +265,58 @@ pub async fn remove_dhcp_network(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `POST /v2.0/agents/{id}/l3-routers {"router_id"}`: the agent hosts the
+/// router from now on; its ports are bound on the agent's host.
+pub async fn add_l3_router(
+    State(net): State<Arc<Network>>,
+    auth: Auth,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    admin(&auth, "create_l3-router")?;
+    let agent = agent_of_type(&net, &id, L3_AGENT).await?;
+    let router_id = body.get("router_id").and_then(Value::as_str).unwrap_or_default().to_string();
+    net.store.get(&ROUTER, &router_id).await?;
+    let mut w = net.store.begin().await?;
+    if let Some((other, _)) = net.store.agent_bindings().await?.into_iter().find(|(_, r)| *r == router_id) {
+        return Err(NetworkError::conflict(
+            "RouterHostedByL3Agent",
+            format!("The router {router_id} has been already hosted by the L3 Agent {other}."),
+        )
+        .into());
+    }
+    net.store.bind_agent(w.conn(), &id, &router_id).await?;
+    let moved =
+        super::routers::rehost(&net, w.conn(), &auth, &router_id, agent.str("host").unwrap_or_default()).await?;
+    w.commit().await?;
+    for p in &moved {
+        super::ports::notify_port(&net, p).await;
+    }
+    Ok((StatusCode::CREATED, Json(Value::Null)))
+}
+
+/// `DELETE /v2.0/agents/{id}/l3-routers/{router}`: the router is unhosted and
+/// its ports unbound.
+pub async fn remove_l3_router(
+    State(net): State<Arc<Network>>,
+    auth: Auth,
+    Path((id, router_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    admin(&auth, "delete_l3-router")?;
+    agent_of_type(&net, &id, L3_AGENT).await?;
+    let mut w = net.store.begin().await?;
+    if !net.store.unbind_agent(w.conn(), &id, &router_id).await? {
+        return Err(NetworkError::not_found(
+            "RouterNotHostedByL3Agent",
+            format!("The router {router_id} is not hosted by L3 agent {id}."),
+        )
+        .into());
+    }
+    super::routers::rehost(&net, w.conn(), &auth, &router_id, "").await?;
+    w.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// `GET /v2.0/networks/{id}/dhcp-agents` and `/routers/{id}/l3-agents`.
 async fn hosting(net: &Network, auth: &Auth, resource_id: &str, agent_type: &str) -> Result<Value> {
     admin(auth, "get_agent")?;

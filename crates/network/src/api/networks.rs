@@ -17,7 +17,7 @@ use super::query::ListQuery;
 use super::quotas::check_quota;
 use crate::error::{NetworkError, Result};
 use crate::ml2::types::SegmentRequest;
-use crate::store::{self, Record, Segment, NETWORK, PORT, SUBNET};
+use crate::store::{self, Record, Segment, AGENT, NETWORK, PORT, SUBNET, SUBNETPOOL};
 use crate::Network;
 
 const fn admin_attr(name: &'static str, check: Check) -> Attr {
@@ -153,24 +153,50 @@ pub struct NetworkView {
     subnets: HashMap<String, Vec<String>>,
     segments: HashMap<String, Vec<Segment>>,
     tags: HashMap<String, Vec<String>>,
+    /// (network, IP version) → address scope, through the subnets' pools.
+    scopes: HashMap<(String, i64), String>,
+    /// Network → availability zones of the DHCP agents hosting it.
+    zones: HashMap<String, Vec<String>>,
 }
 
 impl NetworkView {
     pub async fn load(net: &Network) -> Result<NetworkView> {
+        let pools: HashMap<String, Record> =
+            net.store.list(&SUBNETPOOL, None).await?.into_iter().map(|p| (p.id.clone(), p)).collect();
         let mut subnets: HashMap<String, Vec<String>> = HashMap::new();
+        let mut scopes = HashMap::new();
         for s in net.store.list(&SUBNET, None).await? {
-            subnets.entry(s.str("network_id").unwrap_or_default().to_string()).or_default().push(s.id.clone());
+            let network_id = s.str("network_id").unwrap_or_default().to_string();
+            let scope = s.str("subnetpool_id").and_then(|p| pools.get(p)).and_then(|p| p.str("address_scope_id"));
+            if let (Some(scope), Some(v)) = (scope, s.attrs.get("ip_version").and_then(Value::as_i64)) {
+                scopes.insert((network_id.clone(), v), scope.to_string());
+            }
+            subnets.entry(network_id).or_default().push(s.id.clone());
         }
         let mut segments: HashMap<String, Vec<Segment>> = HashMap::new();
         for s in net.store.all_segments().await? {
             segments.entry(s.network_id.clone()).or_default().push(s);
         }
-        Ok(NetworkView { subnets, segments, tags: super::tags::all(net).await? })
+        let agents: HashMap<String, Record> =
+            net.store.list(&AGENT, None).await?.into_iter().map(|a| (a.id.clone(), a)).collect();
+        let mut zones: HashMap<String, Vec<String>> = HashMap::new();
+        for (agent, resource) in net.store.agent_bindings().await? {
+            if let Some(z) = agents.get(&agent).and_then(|a| a.str("availability_zone")) {
+                let list = zones.entry(resource).or_default();
+                if !list.iter().any(|x| x == z) {
+                    list.push(z.to_string());
+                }
+            }
+        }
+        Ok(NetworkView { subnets, segments, tags: super::tags::all(net).await?, scopes, zones })
     }
 
     pub fn render(&self, r: &Record, admin: bool) -> Map<String, Value> {
         let mut m = common::render(r, &self.tags);
         m.insert("subnets".into(), json!(self.subnets.get(&r.id).cloned().unwrap_or_default()));
+        m.insert("ipv4_address_scope".into(), json!(self.scopes.get(&(r.id.clone(), 4))));
+        m.insert("ipv6_address_scope".into(), json!(self.scopes.get(&(r.id.clone(), 6))));
+        m.insert("availability_zones".into(), json!(self.zones.get(&r.id).cloned().unwrap_or_default()));
         let segs: Vec<&Segment> = self.segments.get(&r.id).map(|v| v.iter().collect()).unwrap_or_default();
         provider_attrs(&mut m, &segs);
         attrs::visible(&RESOURCE, m, admin)

@@ -79,6 +79,19 @@ pub async fn render(net: &Network, r: &Record, tags: &HashMap<String, Vec<String
     };
     m.insert("external_gateway_info".into(), info);
     m.entry("routes").or_insert(json!([]));
+    let hosting: Vec<String> =
+        net.store.agent_bindings().await?.into_iter().filter(|(_, res)| *res == r.id).map(|(a, _)| a).collect();
+    let mut zones = Vec::new();
+    for a in hosting {
+        if let Some(z) =
+            net.store.find(&crate::store::AGENT, &a).await?.and_then(|a| a.str("availability_zone").map(String::from))
+        {
+            if !zones.contains(&z) {
+                zones.push(z);
+            }
+        }
+    }
+    m.insert("availability_zones".into(), json!(zones));
     Ok(m)
 }
 
@@ -89,6 +102,27 @@ async fn router_host(net: &Network, conn: &mut AnyConnection, router_id: &str) -
         .await?
         .and_then(|a| a.str("host").map(String::from))
         .unwrap_or_default())
+}
+
+/// Moves the router's ports to `host` (a new L3 agent), binding them there.
+pub async fn rehost(
+    net: &Network,
+    conn: &mut AnyConnection,
+    auth: &Auth,
+    router_id: &str,
+    host: &str,
+) -> Result<Vec<Record>> {
+    let mut moved = Vec::new();
+    for mut p in net.store.list_in(conn, &PORT, Some(("device_id", router_id))).await? {
+        if !matches!(p.str("device_owner"), Some(INTERFACE) | Some(GATEWAY)) {
+            continue;
+        }
+        let mut changes = Map::new();
+        changes.insert("binding:host_id".into(), json!(host));
+        ports::update_in(net, conn, auth, &mut p, changes).await?;
+        moved.push(p);
+    }
+    Ok(moved)
 }
 
 /// Gives the router a gateway port on `info.network_id` (replacing any old one).

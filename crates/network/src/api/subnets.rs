@@ -342,7 +342,28 @@ async fn create_in(
     }
 
     // The CIDR: given, or carved from a subnet pool.
-    let pool_id = a.get("subnetpool_id").and_then(Value::as_str).map(String::from);
+    let mut pool_id = a.get("subnetpool_id").and_then(Value::as_str).map(String::from);
+    // default-subnetpools: no CIDR and no pool, but the default pool asked for.
+    if pool_id.is_none()
+        && a.get("cidr").is_none()
+        && a.get("use_default_subnetpool").and_then(Value::as_bool) == Some(true)
+    {
+        let pools = net.store.list_in(conn, &SUBNETPOOL, None).await?;
+        let default = pools
+            .iter()
+            .find(|p| p.flag("is_default") && p.attrs.get("ip_version").and_then(Value::as_i64) == Some(ip_version));
+        pool_id = Some(
+            default
+                .ok_or_else(|| {
+                    NetworkError::invalid(
+                        "BadRequest",
+                        format!("Bad subnets request: No default subnetpool found for IPv{ip_version}."),
+                    )
+                })?
+                .id
+                .clone(),
+        );
+    }
     let cidr: IpNet = match (&pool_id, a.get("cidr").and_then(Value::as_str)) {
         (Some(pid), _) => cidr_from_pool(net, conn, pid, &a).await?,
         (None, Some(c)) => {
