@@ -4,6 +4,7 @@
 //! SQLite, MariaDB and PostgreSQL share; [`Db::sql`] adapts the placeholders.
 
 mod migrate;
+pub mod records;
 mod row;
 
 use std::borrow::Cow;
