@@ -59,6 +59,7 @@ impl Fault {
             405 => "Method Not Allowed",
             406 => "Not Acceptable",
             409 => "Conflict",
+            410 => "Gone",
             413 => "Request Entity Too Large",
             415 => "Unsupported Media Type",
             501 => "Not Implemented",
@@ -78,6 +79,8 @@ pub enum FaultFormat {
     Nova,
     /// `{"NeutronError": {"type": "NetworkNotFound", "message": "...", "detail": ""}}`
     Neutron,
+    /// webob's JSON error: `{"code": "404 Not Found", "title": "Not Found", "message": "..."}`
+    Glance,
 }
 
 impl FaultFormat {
@@ -115,6 +118,11 @@ impl FaultFormat {
                 });
                 json!({"NeutronError": {"type": kind, "message": fault.message, "detail": ""}})
             }
+            FaultFormat::Glance => json!({
+                "code": format!("{} {}", fault.status, fault.title()),
+                "title": fault.title(),
+                "message": fault.message,
+            }),
         }
     }
 }

@@ -11,6 +11,20 @@ use crate::{AnyConnection, Db, DbError, RowExt};
 
 pub type Attrs = Map<String, Value>;
 
+/// `CREATE TABLE` for a record table without key columns, for migrations:
+/// `record_table!("image")`.
+#[macro_export]
+macro_rules! record_table {
+    ($table:literal) => {
+        concat!(
+            "CREATE TABLE ",
+            $table,
+            " (id VARCHAR(64) PRIMARY KEY, project_id VARCHAR(64) NOT NULL, attrs TEXT NOT NULL,",
+            " revision_number BIGINT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)"
+        )
+    };
+}
+
 /// How one kind of resource is stored.
 #[derive(Debug)]
 pub struct Kind {
@@ -132,7 +146,7 @@ impl Db {
     ) -> Result<Option<Record>, DbError> {
         let sql = self.sql(&format!("SELECT * FROM {} WHERE id = ?", kind.table)).into_owned();
         let row = sqlx::query(&sql).bind(id).fetch_optional(conn).await.map_err(DbError::from)?;
-        Ok(row.as_ref().map(record_from_row).transpose()?)
+        row.as_ref().map(record_from_row).transpose()
     }
 
     pub async fn find_record(&self, kind: &Kind, id: &str) -> Result<Option<Record>, DbError> {
@@ -157,7 +171,7 @@ impl Db {
             q = q.bind(v.to_string());
         }
         let rows = q.fetch_all(conn).await.map_err(DbError::from)?;
-        Ok(rows.iter().map(record_from_row).collect::<Result<_, _>>()?)
+        rows.iter().map(record_from_row).collect::<Result<_, _>>()
     }
 
     pub async fn list_records(&self, kind: &Kind, by: Option<(&str, &str)>) -> Result<Vec<Record>, DbError> {

@@ -5,16 +5,17 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context;
 use common::Config;
 use identity::{Bootstrap, CatalogEntry, Identity, IdentityConfig};
+use image::{ImageConfig, ImageService};
 use network::{Network, NetworkConfig};
 use rand::Rng;
-use serde_json::{json, Value};
 
 use crate::clouds::{self, Credentials};
+use crate::operator::Operator;
 use crate::services::{self, shutdown_signal};
 
 #[derive(clap::Args, Debug, Clone)]
@@ -31,6 +32,9 @@ pub struct Args {
     /// Networking (Neutron) port; 0 picks a free one.
     #[arg(long, default_value_t = 9696)]
     pub network_port: u16,
+    /// Image (Glance) port; 0 picks a free one.
+    #[arg(long, default_value_t = 9292)]
+    pub image_port: u16,
     /// The admin password; generated and kept in the state directory when absent.
     #[arg(long, env = "FERROSTACK_ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<String>,
@@ -82,6 +86,14 @@ fn defaults(config: &mut Config, state: &Path) {
     config.set_default("ml2_type_gre", "tunnel_id_ranges", "1:1000");
     config.set_default("ml2_type_vlan", "network_vlan_ranges", "physnet1:100:200,public");
     config.set_default("ml2_type_flat", "flat_networks", "public,physnet1");
+    config.set_default("glance_store", "filesystem_store_datadir", path("images"));
+}
+
+/// A service's configuration: the shared one, with its own database file.
+fn with_database(config: &Config, state: &Path, file: &str) -> Config {
+    let mut c = config.clone();
+    c.set("database", "connection", format!("sqlite:///{}", state.join(file).display()));
+    c
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -104,14 +116,18 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let network_listener = api::server::bind(SocketAddr::new(args.bind, args.network_port))
         .await
         .with_context(|| format!("binding networking to {}:{}", args.bind, args.network_port))?;
+    let image_listener = api::server::bind(SocketAddr::new(args.bind, args.image_port))
+        .await
+        .with_context(|| format!("binding image to {}:{}", args.bind, args.image_port))?;
     let auth_url = format!("http://{host}:{}/v3", identity_listener.local_addr()?.port());
     let network_url = format!("http://{host}:{}", network_listener.local_addr()?.port());
+    let image_url = format!("http://{host}:{}", image_listener.local_addr()?.port());
 
     let identity = Identity::open(IdentityConfig::from_config(&config)?).await?;
-    // Each service has its own database: the network's sits beside identity's.
-    let mut network_config = config.clone();
-    network_config.set("database", "connection", format!("sqlite:///{}", state.join("network.db").display()));
+    // Each service has its own database beside identity's.
+    let network_config = with_database(&config, &state, "network.db");
     let network = Network::open(NetworkConfig::from_config(&network_config)?, bus.clone()).await?;
+    let images = ImageService::open(ImageConfig::from_config(&with_database(&config, &state, "image.db"))?).await?;
     let agent_host = network::config::host(&network_config);
     services::start_network_agents(&network, &agent_host).await?;
 
@@ -119,6 +135,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let catalog = vec![
         CatalogEntry { service_type: "identity".into(), name: "keystone".into(), url: auth_url.clone() },
         CatalogEntry { service_type: "network".into(), name: "neutron".into(), url: network_url.clone() },
+        CatalogEntry { service_type: "image".into(), name: "glance".into(), url: image_url.clone() },
     ];
     identity::bootstrap(&identity, &Bootstrap { admin_password: password.clone(), region: region.into(), catalog })
         .await
@@ -127,61 +144,29 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let tokens = identity.token_cache.clone();
     let identity_server =
         tokio::spawn(api::server::serve(identity_listener, identity::api::router(identity), shutdown_signal()));
-    let network_server =
-        tokio::spawn(api::server::serve(network_listener, network::api::router(network, tokens), shutdown_signal()));
-    bootstrap_public_network(&auth_url, &network_url, &password).await.context("creating the public network")?;
+    let network_server = tokio::spawn(api::server::serve(
+        network_listener,
+        network::api::router(network, tokens.clone()),
+        shutdown_signal(),
+    ));
+    let image_server =
+        tokio::spawn(api::server::serve(image_listener, image::api::router(images, tokens), shutdown_signal()));
+    let operator = Operator::login(&auth_url, &password).await.context("logging in as admin")?;
+    operator.public_network(&network_url).await.context("creating the public network")?;
+    operator.default_image(&image_url).await.context("registering the default image")?;
 
     let creds = Credentials { auth_url: &auth_url, password: &password, region };
     let clouds_file = state.join("clouds.yaml");
     clouds::write_private(&clouds_file, &clouds::clouds_yaml(&creds))?;
     clouds::write_private(&state.join("openrc"), &clouds::openrc(&creds))?;
     println!(
-        "ferrostack all-in-one ready in {} ms: identity {auth_url}, network {network_url}; use it with `export OS_CLIENT_CONFIG_FILE={}` and `openstack --os-cloud ferrostack …`, or `source {}`",
+        "ferrostack all-in-one ready in {} ms: identity {auth_url}, network {network_url}, image {image_url}; use it with `export OS_CLIENT_CONFIG_FILE={}` and `openstack --os-cloud ferrostack …`, or `source {}`",
         started.elapsed().as_millis(),
         clouds_file.display(),
         state.join("openrc").display(),
     );
     identity_server.await??;
     network_server.await??;
-    Ok(())
-}
-
-/// The external network projects route out through, as devstack makes it:
-/// `public`, flat on the `public` physical network, 172.24.4.0/24. Made through
-/// the API like an operator would, once.
-async fn bootstrap_public_network(auth_url: &str, network_url: &str, password: &str) -> anyhow::Result<()> {
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
-    let login = json!({"auth": {"identity": {"methods": ["password"], "password": {"user":
-        {"name": "admin", "domain": {"id": "default"}, "password": password}}},
-        "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}});
-    let resp = client.post(format!("{auth_url}/auth/tokens")).json(&login).send().await?;
-    anyhow::ensure!(resp.status() == 201, "admin login answered {}", resp.status());
-    let token = resp.headers().get("x-subject-token").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-    let existing: Value = client
-        .get(format!("{network_url}/v2.0/networks?name=public&router:external=True"))
-        .header("x-auth-token", &token)
-        .send()
-        .await?
-        .json()
-        .await?;
-    if existing["networks"].as_array().is_some_and(|n| !n.is_empty()) {
-        return Ok(());
-    }
-    let body = json!({"network": {"name": "public", "router:external": true,
-        "provider:network_type": "flat", "provider:physical_network": "public"}});
-    let created: Value = client
-        .post(format!("{network_url}/v2.0/networks"))
-        .header("x-auth-token", &token)
-        .json(&body)
-        .send()
-        .await?
-        .json()
-        .await?;
-    let id = created["network"]["id"].as_str().context("public network id")?;
-    let body = json!({"subnet": {"name": "public-subnet", "network_id": id, "ip_version": 4, "cidr": "172.24.4.0/24",
-        "gateway_ip": "172.24.4.1", "enable_dhcp": false}});
-    let resp =
-        client.post(format!("{network_url}/v2.0/subnets")).header("x-auth-token", &token).json(&body).send().await?;
-    anyhow::ensure!(resp.status() == 201, "public subnet create answered {}", resp.status());
+    image_server.await??;
     Ok(())
 }

@@ -2,7 +2,7 @@
 //!
 //! - `ferrostack all-in-one --state-dir DIR`: every service in one process, SQLite
 //!   and the in-process bus, ready in about a second;
-//! - `ferrostack identity|network-server --config-file F`: one service alone
+//! - `ferrostack identity|network-server|image-api --config-file F`: one service alone
 //!   (scale-out);
 //! - `ferrostack bootstrap --config-file F`: what `keystone-manage bootstrap` does;
 //! - `ferrostack fernet-rotate --config-file F`: rotate the token keys;
@@ -13,6 +13,7 @@ mod all_in_one;
 mod bench;
 mod clouds;
 mod logging;
+mod operator;
 mod services;
 
 use std::net::IpAddr;
@@ -46,6 +47,16 @@ enum Command {
     /// Run the networking service (Neutron v2.0 with ML2) alone.
     NetworkServer {
         /// INI file with neutron.conf's and ml2_conf.ini's sections and names.
+        #[arg(long)]
+        config_file: PathBuf,
+        #[arg(long)]
+        bind: Option<IpAddr>,
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Run the image service (Glance v2) alone.
+    ImageApi {
+        /// INI file with glance-api.conf's sections and option names.
         #[arg(long)]
         config_file: PathBuf,
         #[arg(long)]
@@ -88,6 +99,7 @@ fn main() -> anyhow::Result<()> {
             Command::NetworkServer { config_file, bind, port } => {
                 services::network_server(&config_file, bind, port).await
             }
+            Command::ImageApi { config_file, bind, port } => services::image_api(&config_file, bind, port).await,
             Command::Bootstrap { config_file, bootstrap_password, bootstrap_public_url, bootstrap_region_id } => {
                 services::bootstrap(&config_file, bootstrap_password, bootstrap_public_url, bootstrap_region_id).await
             }

@@ -16,7 +16,7 @@ pub const BIND_PORT: Opt = Opt {
     section: "DEFAULT",
     name: "bind_port",
     default: "5000",
-    help: "Port the service listens on (identity: 5000).",
+    help: "Port the service listens on (default: the service's standard port, e.g. identity 5000, image 9292).",
 };
 
 pub const REPORT_INTERVAL: Opt =
@@ -26,6 +26,7 @@ pub fn config_sample() -> String {
     let mut opts = vec![BIND_HOST, BIND_PORT, REPORT_INTERVAL];
     opts.extend_from_slice(identity::config::OPTS);
     opts.extend_from_slice(network::config::OPTS);
+    opts.extend_from_slice(image::config::OPTS);
     opts.extend_from_slice(api::keystone::OPTS);
     sample(&opts)
 }
@@ -88,23 +89,53 @@ pub async fn start_network_agents(net: &std::sync::Arc<network::Network>, host: 
 /// tokens with the identity service named in `[keystone_authtoken]`.
 pub async fn network_server(config_file: &Path, bind: Option<IpAddr>, port: Option<u16>) -> anyhow::Result<()> {
     let config = load(config_file)?;
+    let net = network::Network::open(network::NetworkConfig::from_config(&config)?, bus::Bus::in_process()).await?;
+    start_network_agents(&net, &network::config::host(&config)).await?;
+    let tokens = remote_tokens(&config)?;
+    let listener = listen(&config, "network", bind, port, 9696).await?;
+    api::server::serve(listener, network::api::router(net, tokens), shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Tokens validated by the identity service named in `[keystone_authtoken]`.
+fn remote_tokens(config: &Config) -> anyhow::Result<std::sync::Arc<api::TokenCache>> {
+    let validator = api::keystone::KeystoneValidator::from_config(config)?;
+    let ttl = validator.cache_time;
+    Ok(std::sync::Arc::new(api::TokenCache::new(std::sync::Arc::new(validator), ttl)))
+}
+
+/// `ferrostack image-api --config-file F`: the image service alone.
+pub async fn image_api(config_file: &Path, bind: Option<IpAddr>, port: Option<u16>) -> anyhow::Result<()> {
+    let config = load(config_file)?;
+    let images = image::ImageService::open(image::ImageConfig::from_config(&config)?).await?;
+    let tokens = remote_tokens(&config)?;
+    let listener = listen(&config, "image", bind, port, 9292).await?;
+    api::server::serve(listener, image::api::router(images, tokens), shutdown_signal()).await?;
+    Ok(())
+}
+
+/// The service's listener: the address and port given on the command line, else
+/// `[DEFAULT] bind_host` / `bind_port`, else the service's standard port.
+async fn listen(
+    config: &Config,
+    service: &str,
+    bind: Option<IpAddr>,
+    port: Option<u16>,
+    standard_port: u16,
+) -> anyhow::Result<tokio::net::TcpListener> {
     let host: IpAddr = match bind {
         Some(b) => b,
-        None => BIND_HOST.get(&config)?,
+        None => BIND_HOST.get(config)?,
     };
     let port: u16 = match port {
         Some(p) => p,
-        None => config.raw("DEFAULT", "bind_port").map(str::parse).transpose()?.unwrap_or(9696),
+        None => config.raw("DEFAULT", "bind_port").map(str::parse).transpose()?.unwrap_or(standard_port),
     };
-    let net = network::Network::open(network::NetworkConfig::from_config(&config)?, bus::Bus::in_process()).await?;
-    start_network_agents(&net, &network::config::host(&config)).await?;
-    let validator = api::keystone::KeystoneValidator::from_config(&config)?;
-    let ttl = validator.cache_time;
-    let tokens = std::sync::Arc::new(api::TokenCache::new(std::sync::Arc::new(validator), ttl));
-    let listener = api::server::bind(SocketAddr::new(host, port)).await?;
-    tracing::info!(service = "network", address = %listener.local_addr()?, "listening");
-    api::server::serve(listener, network::api::router(net, tokens), shutdown_signal()).await?;
-    Ok(())
+    let listener = api::server::bind(SocketAddr::new(host, port))
+        .await
+        .with_context(|| format!("binding {service} to {host}:{port}"))?;
+    tracing::info!(service, address = %listener.local_addr()?, "listening");
+    Ok(listener)
 }
 
 fn load(path: &Path) -> anyhow::Result<Config> {
@@ -136,17 +167,8 @@ pub async fn shutdown_signal() {
 
 pub async fn identity(config_file: &Path, bind: Option<IpAddr>, port: Option<u16>) -> anyhow::Result<()> {
     let config = load(config_file)?;
-    let host: IpAddr = match bind {
-        Some(b) => b,
-        None => BIND_HOST.get(&config)?,
-    };
-    let port: u16 = match port {
-        Some(p) => p,
-        None => BIND_PORT.get(&config)?,
-    };
     let identity = Identity::open(IdentityConfig::from_config(&config)?).await?;
-    let listener = api::server::bind(SocketAddr::new(host, port)).await?;
-    tracing::info!(service = "identity", address = %listener.local_addr()?, "listening");
+    let listener = listen(&config, "identity", bind, port, 5000).await?;
     api::server::serve(listener, identity::api::router(identity), shutdown_signal()).await?;
     Ok(())
 }
