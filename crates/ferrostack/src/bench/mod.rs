@@ -1,6 +1,7 @@
 //! `ferrostack bench …`: speed figures with machine-readable output. Timings are
 //! measured here, never asserted in tests.
 
+mod scheduler;
 mod tokens;
 
 use clap::Subcommand;
@@ -10,11 +11,15 @@ pub enum Bench {
     /// Password token issue and token validation through the REST API of a fresh
     /// identity service.
     Tokens(tokens::Args),
+    /// The filter scheduler alone on a workload in the shared format
+    /// (hosts.json, requests.json): decisions per second and each choice.
+    Scheduler(scheduler::Args),
 }
 
 pub async fn run(b: Bench) -> anyhow::Result<()> {
     match b {
         Bench::Tokens(args) => tokens::run(args).await,
+        Bench::Scheduler(args) => scheduler::run(args),
     }
 }
 
