@@ -5,6 +5,7 @@
 //! - [`auth`]: the token a request carries, validated once and cached;
 //! - [`policy`]: who may do what, with the 403 OpenStack gives;
 //! - [`body`]: JSON bodies decoded with the bad field named in the 400;
+//! - [`microversion`]: `OpenStack-API-Version` negotiation;
 //! - [`page`]: `limit` / `marker` paging and the `links` that go with it;
 //! - [`server`]: binding, serving and graceful shutdown.
 
@@ -12,6 +13,7 @@ pub mod auth;
 pub mod body;
 pub mod error;
 pub mod keystone;
+pub mod microversion;
 pub mod page;
 pub mod policy;
 pub mod request_id;
@@ -21,4 +23,5 @@ pub mod url;
 pub use auth::{Auth, AuthContext, TokenCache, TokenValidator};
 pub use body::{Fields, JsonBody};
 pub use error::{ApiError, ApiResult};
+pub use microversion::Microversion;
 pub use url::BaseUrl;

@@ -23,6 +23,12 @@ pub fn iso_seconds(micros: i64) -> String {
     from_micros(micros).to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// Nova's naive timestamps (`launched_at`, action times): six fractional
+/// digits and no zone, `2026-01-02T03:04:05.000000`.
+pub fn naive_micros(micros: i64) -> String {
+    from_micros(micros).format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
+}
+
 /// Parses an ISO 8601 timestamp as clients send it (`expires_at` of an application
 /// credential, say): with or without fraction, with `Z`, an offset, or no zone (UTC).
 pub fn parse_iso(s: &str) -> Option<i64> {

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use common::Config;
+use compute::{Compute, ComputeConfig};
 use identity::{Bootstrap, CatalogEntry, Identity, IdentityConfig};
 use image::{ImageConfig, ImageService};
 use network::{Network, NetworkConfig};
@@ -35,6 +36,9 @@ pub struct Args {
     /// Image (Glance) port; 0 picks a free one.
     #[arg(long, default_value_t = 9292)]
     pub image_port: u16,
+    /// Compute (Nova) port; 0 picks a free one.
+    #[arg(long, default_value_t = 8774)]
+    pub compute_port: u16,
     /// The admin password; generated and kept in the state directory when absent.
     #[arg(long, env = "FERROSTACK_ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<String>,
@@ -45,11 +49,17 @@ pub struct Args {
 
 /// The admin password: given, or the one kept from an earlier start, or a new one.
 fn admin_password(state: &Path, given: Option<String>) -> anyhow::Result<String> {
-    let file = state.join("admin-password");
     if let Some(p) = given {
-        clouds::write_private(&file, &p)?;
+        clouds::write_private(&state.join("admin-password"), &p)?;
         return Ok(p);
     }
+    secret(state, "admin-password")
+}
+
+/// A secret kept in the state directory: the one from an earlier start, or a
+/// new random one.
+fn secret(state: &Path, name: &str) -> anyhow::Result<String> {
+    let file = state.join(name);
     if let Ok(p) = std::fs::read_to_string(&file) {
         let p = p.trim().to_string();
         if !p.is_empty() {
@@ -87,6 +97,10 @@ fn defaults(config: &mut Config, state: &Path) {
     config.set_default("ml2_type_vlan", "network_vlan_ranges", "physnet1:100:200,public");
     config.set_default("ml2_type_flat", "flat_networks", "public,physnet1");
     config.set_default("glance_store", "filesystem_store_datadir", path("images"));
+    // Two simulated compute hosts, so moves and anti-affinity have somewhere
+    // to go; resizes may stay put, as on devstack.
+    config.set_default("fake", "hosts", "2");
+    config.set_default("DEFAULT", "allow_resize_to_same_host", "true");
 }
 
 /// A service's configuration: the shared one, with its own database file.
@@ -94,6 +108,10 @@ fn with_database(config: &Config, state: &Path, file: &str) -> Config {
     let mut c = config.clone();
     c.set("database", "connection", format!("sqlite:///{}", state.join(file).display()));
     c
+}
+
+async fn listen(bind: IpAddr, port: u16, service: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    api::server::bind(SocketAddr::new(bind, port)).await.with_context(|| format!("binding {service} to {bind}:{port}"))
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -110,18 +128,17 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let host = public_host(args.bind);
     let bus = bus::Bus::in_process();
 
-    let identity_listener = api::server::bind(SocketAddr::new(args.bind, args.identity_port))
-        .await
-        .with_context(|| format!("binding identity to {}:{}", args.bind, args.identity_port))?;
-    let network_listener = api::server::bind(SocketAddr::new(args.bind, args.network_port))
-        .await
-        .with_context(|| format!("binding networking to {}:{}", args.bind, args.network_port))?;
-    let image_listener = api::server::bind(SocketAddr::new(args.bind, args.image_port))
-        .await
-        .with_context(|| format!("binding image to {}:{}", args.bind, args.image_port))?;
-    let auth_url = format!("http://{host}:{}/v3", identity_listener.local_addr()?.port());
-    let network_url = format!("http://{host}:{}", network_listener.local_addr()?.port());
-    let image_url = format!("http://{host}:{}", image_listener.local_addr()?.port());
+    let identity_listener = listen(args.bind, args.identity_port, "identity").await?;
+    let network_listener = listen(args.bind, args.network_port, "networking").await?;
+    let image_listener = listen(args.bind, args.image_port, "image").await?;
+    let compute_listener = listen(args.bind, args.compute_port, "compute").await?;
+    let url = |l: &tokio::net::TcpListener| -> anyhow::Result<String> {
+        Ok(format!("http://{host}:{}", l.local_addr()?.port()))
+    };
+    let auth_url = format!("{}/v3", url(&identity_listener)?);
+    let network_url = url(&network_listener)?;
+    let image_url = url(&image_listener)?;
+    let compute_url = url(&compute_listener)?;
 
     let identity = Identity::open(IdentityConfig::from_config(&config)?).await?;
     // Each service has its own database beside identity's.
@@ -136,6 +153,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         CatalogEntry { service_type: "identity".into(), name: "keystone".into(), url: auth_url.clone() },
         CatalogEntry { service_type: "network".into(), name: "neutron".into(), url: network_url.clone() },
         CatalogEntry { service_type: "image".into(), name: "glance".into(), url: image_url.clone() },
+        CatalogEntry { service_type: "compute".into(), name: "nova".into(), url: format!("{compute_url}/v2.1") },
     ];
     identity::bootstrap(&identity, &Bootstrap { admin_password: password.clone(), region: region.into(), catalog })
         .await
@@ -146,27 +164,49 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         tokio::spawn(api::server::serve(identity_listener, identity::api::router(identity), shutdown_signal()));
     let network_server = tokio::spawn(api::server::serve(
         network_listener,
-        network::api::router(network, tokens.clone()),
+        network::api::router(network.clone(), tokens.clone()),
         shutdown_signal(),
     ));
     let image_server =
-        tokio::spawn(api::server::serve(image_listener, image::api::router(images, tokens), shutdown_signal()));
+        tokio::spawn(api::server::serve(image_listener, image::api::router(images, tokens.clone()), shutdown_signal()));
     let operator = Operator::login(&auth_url, &password).await.context("logging in as admin")?;
     operator.public_network(&network_url).await.context("creating the public network")?;
     operator.default_image(&image_url).await.context("registering the default image")?;
+
+    // Compute acts as its own service user, as Nova does.
+    let service_password = secret(&state, "compute-service-password")?;
+    operator.service_user(&auth_url, "nova", &service_password).await.context("creating the compute service user")?;
+    let mut compute_config = with_database(&config, &state, "compute.db");
+    compute_config.set_default("service_user", "auth_url", auth_url.clone());
+    compute_config.set_default("service_user", "password", service_password);
+    let compute_config = ComputeConfig::from_config(&compute_config)?;
+    let hosts = compute::fake_host_names(&compute_config);
+    for h in hosts.iter().filter(|h| **h != agent_host) {
+        services::stand_in_l2_agent(&network, h).await?;
+    }
+    let mut compute = Compute::start_controller(compute_config.clone(), bus.clone()).await?;
+    compute.start_hosts(&compute_config, &bus, &hosts).await?;
+    let compute_server = tokio::spawn(api::server::serve(
+        compute_listener,
+        compute::api::router(compute.api.clone(), tokens),
+        shutdown_signal(),
+    ));
+    operator.default_flavors(&compute_url).await.context("creating the default flavors")?;
 
     let creds = Credentials { auth_url: &auth_url, password: &password, region };
     let clouds_file = state.join("clouds.yaml");
     clouds::write_private(&clouds_file, &clouds::clouds_yaml(&creds))?;
     clouds::write_private(&state.join("openrc"), &clouds::openrc(&creds))?;
     println!(
-        "ferrostack all-in-one ready in {} ms: identity {auth_url}, network {network_url}, image {image_url}; use it with `export OS_CLIENT_CONFIG_FILE={}` and `openstack --os-cloud ferrostack …`, or `source {}`",
+        "ferrostack all-in-one ready in {} ms: identity {auth_url}, network {network_url}, image {image_url}, compute {compute_url}/v2.1 ({} hosts); use it with `export OS_CLIENT_CONFIG_FILE={}` and `openstack --os-cloud ferrostack …`, or `source {}`",
         started.elapsed().as_millis(),
+        hosts.len(),
         clouds_file.display(),
         state.join("openrc").display(),
     );
     identity_server.await??;
     network_server.await??;
     image_server.await??;
+    compute_server.await??;
     Ok(())
 }

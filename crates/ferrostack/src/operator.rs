@@ -1,5 +1,6 @@
 //! What an operator does by hand after installing OpenStack, done by the
-//! all-in-one through the public APIs, once: an external network, a first image.
+//! all-in-one through the public APIs, once: an external network, a first
+//! image, the compute service's user, the usual flavors.
 
 use std::time::Duration;
 
@@ -55,6 +56,84 @@ impl Operator {
         let body = json!({"subnet": {"name": "public-subnet", "network_id": id, "ip_version": 4,
             "cidr": "172.24.4.0/24", "gateway_ip": "172.24.4.1", "enable_dhcp": false}});
         self.post(format!("{network_url}/v2.0/subnets"), body).await?;
+        Ok(())
+    }
+
+    /// A service's own user: in the `service` project, with the admin role
+    /// (what devstack gives nova, to bind ports and clean up after anyone).
+    pub async fn service_user(&self, auth_url: &str, name: &str, password: &str) -> anyhow::Result<()> {
+        let project = match self.get(format!("{auth_url}/projects?name=service")).await?["projects"][0]["id"].as_str() {
+            Some(id) => id.to_string(),
+            None => {
+                let p = self
+                    .post(
+                        format!("{auth_url}/projects"),
+                        json!({"project": {"name": "service", "domain_id": "default"}}),
+                    )
+                    .await?;
+                p["project"]["id"].as_str().context("service project id")?.to_string()
+            }
+        };
+        let user = match self.get(format!("{auth_url}/users?name={name}")).await?["users"][0]["id"].as_str() {
+            Some(id) => {
+                let body = json!({"user": {"password": password}});
+                let resp = self
+                    .client
+                    .patch(format!("{auth_url}/users/{id}"))
+                    .header("x-auth-token", &self.token)
+                    .json(&body)
+                    .send()
+                    .await?;
+                anyhow::ensure!(resp.status().is_success(), "resetting the {name} password answered {}", resp.status());
+                id.to_string()
+            }
+            None => {
+                let body = json!({"user": {"name": name, "password": password, "domain_id": "default", "default_project_id": project}});
+                self.post(format!("{auth_url}/users"), body).await?["user"]["id"]
+                    .as_str()
+                    .context("service user id")?
+                    .to_string()
+            }
+        };
+        let admin = self.get(format!("{auth_url}/roles?name=admin")).await?["roles"][0]["id"]
+            .as_str()
+            .context("admin role")?
+            .to_string();
+        let resp = self
+            .client
+            .put(format!("{auth_url}/projects/{project}/users/{user}/roles/{admin}"))
+            .header("x-auth-token", &self.token)
+            .send()
+            .await?;
+        anyhow::ensure!(resp.status().is_success(), "granting {name} the admin role answered {}", resp.status());
+        Ok(())
+    }
+
+    /// Devstack's flavors, so `--flavor m1.tiny` works as everywhere.
+    pub async fn default_flavors(&self, compute_url: &str) -> anyhow::Result<()> {
+        let existing = self.get(format!("{compute_url}/v2.1/flavors?is_public=None")).await?;
+        if existing["flavors"].as_array().is_some_and(|f| !f.is_empty()) {
+            return Ok(());
+        }
+        for (id, name, ram, disk, vcpus) in [
+            ("1", "m1.tiny", 512, 1, 1),
+            ("2", "m1.small", 2048, 20, 1),
+            ("3", "m1.medium", 4096, 40, 2),
+            ("4", "m1.large", 8192, 80, 4),
+            ("5", "m1.xlarge", 16384, 160, 8),
+            ("42", "m1.nano", 192, 1, 1),
+            ("84", "m1.micro", 256, 1, 1),
+        ] {
+            let body = json!({"flavor": {"id": id, "name": name, "ram": ram, "disk": disk, "vcpus": vcpus}});
+            let resp = self
+                .client
+                .post(format!("{compute_url}/v2.1/flavors"))
+                .header("x-auth-token", &self.token)
+                .json(&body)
+                .send()
+                .await?;
+            anyhow::ensure!(resp.status().is_success(), "creating flavor {name} answered {}", resp.status());
+        }
         Ok(())
     }
 

@@ -27,6 +27,8 @@ pub fn config_sample() -> String {
     opts.extend_from_slice(identity::config::OPTS);
     opts.extend_from_slice(network::config::OPTS);
     opts.extend_from_slice(image::config::OPTS);
+    opts.extend_from_slice(compute::config::OPTS);
+    opts.extend_from_slice(compute::scheduler::OPTS);
     opts.extend_from_slice(api::keystone::OPTS);
     sample(&opts)
 }
@@ -82,6 +84,26 @@ pub async fn start_network_agents(net: &std::sync::Arc<network::Network>, host: 
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
+    Ok(())
+}
+
+/// A stand-in L2 agent for a simulated compute host, so ports bound there
+/// come up as they would with a real agent.
+pub async fn stand_in_l2_agent(net: &std::sync::Arc<network::Network>, host: &str) -> anyhow::Result<()> {
+    use network::agents::reporter::StandIn;
+    StandIn {
+        agent_type: "Open vSwitch agent".into(),
+        binary: "ferrostack-openvswitch-agent".into(),
+        topic: "N/A".into(),
+        host: host.into(),
+        configurations: serde_json::json!({"bridge_mappings": {"public": "br-ex", "physnet1": "br-physnet1"},
+            "tunnel_types": ["vxlan", "gre"], "tunneling_ip": "127.0.0.1", "datapath": "none"}),
+        availability_zone: None,
+        report_interval: std::time::Duration::from_secs(30),
+        acks_ports: true,
+    }
+    .start(net.notifier.bus().clone())
+    .await?;
     Ok(())
 }
 

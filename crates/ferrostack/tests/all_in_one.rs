@@ -18,7 +18,18 @@ impl AllInOne {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ferrostack"))
             .args(["all-in-one", "--state-dir"])
             .arg(state)
-            .args(["--identity-port", "0", "--network-port", "0", "--image-port", "0", "--admin-password", "s3cret!"])
+            .args([
+                "--identity-port",
+                "0",
+                "--network-port",
+                "0",
+                "--image-port",
+                "0",
+                "--compute-port",
+                "0",
+                "--admin-password",
+                "s3cret!",
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

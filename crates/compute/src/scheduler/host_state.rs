@@ -157,6 +157,9 @@ pub struct RequestSpec {
     /// Hosts already tried for this instance (RetryFilter).
     #[serde(default)]
     pub tried_hosts: Vec<String>,
+    /// Hosts left out before filtering (a migration's source).
+    #[serde(default)]
+    pub ignore_hosts: Vec<String>,
     /// An admin's `zone:host` choice: only this host, and no filters.
     #[serde(default)]
     pub force_host: Option<String>,

@@ -10,6 +10,7 @@
 pub mod extra_specs_ops;
 pub mod filters;
 pub mod host_state;
+pub mod service;
 pub mod weighers;
 
 use common::{Config, ConfigError, Opt};
@@ -180,7 +181,10 @@ impl Scheduler {
         let candidates: Vec<usize> = match &spec.force_host {
             // An admin's choice of host skips the filters.
             Some(forced) => (0..hosts.len()).filter(|&i| hosts[i].host == *forced).collect(),
-            None => filters::apply(&self.filters, hosts, (0..hosts.len()).collect(), spec, &mut log),
+            None => {
+                let all = (0..hosts.len()).filter(|&i| !spec.ignore_hosts.contains(&hosts[i].host)).collect();
+                filters::apply(&self.filters, hosts, all, spec, &mut log)
+            }
         };
         let weights = weighers::weigh(&self.weighers, hosts, &candidates, spec);
         let mut order: Vec<usize> = (0..candidates.len()).collect();

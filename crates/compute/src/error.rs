@@ -1,0 +1,106 @@
+//! Compute errors, as Nova reports them.
+
+use api::ApiError;
+use common::Fault;
+use db::DbError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ComputeError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Conflict(String),
+    /// Over a quota: Nova answers 403 for servers and most resources.
+    #[error("{0}")]
+    OverQuota(String),
+    /// Over a quota where Nova answers 413 (metadata items, personality).
+    #[error("{0}")]
+    OverLimit(String),
+    #[error("{0}")]
+    NoValidHost(String),
+    /// Another service (network, image, identity) failed us.
+    #[error("{0}")]
+    Upstream(String),
+    #[error("{0}")]
+    Internal(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Bus(#[from] bus::BusError),
+    /// Already in the API's terms (a malformed body, say).
+    #[error("{}", .0 .0.message)]
+    Api(ApiError),
+}
+
+pub type Result<T, E = ComputeError> = std::result::Result<T, E>;
+
+impl From<ApiError> for ComputeError {
+    fn from(e: ApiError) -> ComputeError {
+        ComputeError::Api(e)
+    }
+}
+
+impl From<ComputeError> for ApiError {
+    fn from(e: ComputeError) -> ApiError {
+        let m = e.to_string();
+        ApiError(match e {
+            ComputeError::NotFound(_) => Fault::not_found(m),
+            ComputeError::BadRequest(_) => Fault::bad_request(m),
+            ComputeError::Forbidden(_) | ComputeError::OverQuota(_) => Fault::forbidden(m),
+            ComputeError::Conflict(_) => Fault::conflict(m),
+            ComputeError::OverLimit(_) => Fault::new(413, m),
+            ComputeError::NoValidHost(_) => Fault::bad_request(m),
+            ComputeError::Upstream(_) => Fault::new(503, m),
+            ComputeError::Internal(_) | ComputeError::Db(_) | ComputeError::Bus(_) => Fault::internal(m),
+            ComputeError::Api(e) => e.0,
+        })
+    }
+}
+
+/// Handlers return `Result<_, ComputeError>`; the answer is the fault it maps to.
+impl axum::response::IntoResponse for ComputeError {
+    fn into_response(self) -> axum::response::Response {
+        ApiError::from(self).into_response()
+    }
+}
+
+/// Errors carried over the bus keep their kind, so the API can answer with
+/// the status the conductor or a host meant.
+impl From<ComputeError> for bus::RemoteError {
+    fn from(e: ComputeError) -> bus::RemoteError {
+        let kind = match &e {
+            ComputeError::NotFound(_) => "NotFound",
+            ComputeError::BadRequest(_) => "BadRequest",
+            ComputeError::Forbidden(_) => "Forbidden",
+            ComputeError::Conflict(_) => "Conflict",
+            ComputeError::OverQuota(_) => "OverQuota",
+            ComputeError::OverLimit(_) => "OverLimit",
+            ComputeError::NoValidHost(_) => "NoValidHost",
+            ComputeError::Upstream(_) => "Upstream",
+            _ => "Internal",
+        };
+        bus::RemoteError::new(kind, e.to_string())
+    }
+}
+
+/// A bus failure as a compute error: remote errors keep their kind.
+pub fn from_bus(e: bus::BusError) -> ComputeError {
+    match e {
+        bus::BusError::Remote { error, .. } => match error.kind.as_str() {
+            "NotFound" => ComputeError::NotFound(error.message),
+            "BadRequest" => ComputeError::BadRequest(error.message),
+            "Forbidden" => ComputeError::Forbidden(error.message),
+            "Conflict" => ComputeError::Conflict(error.message),
+            "OverQuota" => ComputeError::OverQuota(error.message),
+            "OverLimit" => ComputeError::OverLimit(error.message),
+            "NoValidHost" => ComputeError::NoValidHost(error.message),
+            "Upstream" => ComputeError::Upstream(error.message),
+            _ => ComputeError::Internal(error.message),
+        },
+        other => ComputeError::Bus(other),
+    }
+}

@@ -1,0 +1,90 @@
+//! Instances, stored as records whose attributes are the [`Instance`].
+//! Deleted instances stay, marked deleted (Nova's soft delete), so their
+//! actions can still be read.
+
+use db::records::{Kind, Record};
+use serde_json::Value;
+
+use super::Store;
+use crate::error::{ComputeError, Result};
+use crate::model::Instance;
+
+pub const INSTANCE: Kind =
+    Kind { table: "instance", name: "instance", not_found: "InstanceNotFound", keys: &["user_id", "host"] };
+
+fn to_record(i: &Instance) -> Record {
+    let attrs = match serde_json::to_value(i) {
+        Ok(Value::Object(m)) => m,
+        _ => Default::default(),
+    };
+    let mut r = Record::new(i.uuid.clone(), i.project_id.clone(), attrs);
+    r.created_at = i.created_at;
+    r.updated_at = i.updated_at;
+    r
+}
+
+fn from_record(r: Record) -> Result<Instance> {
+    let mut i: Instance = serde_json::from_value(Value::Object(r.attrs))
+        .map_err(|e| ComputeError::Internal(format!("instance {} is unreadable: {e}", r.id)))?;
+    i.uuid = r.id;
+    i.created_at = r.created_at;
+    i.updated_at = r.updated_at;
+    Ok(i)
+}
+
+pub fn not_found(uuid: &str) -> ComputeError {
+    ComputeError::NotFound(format!("Instance {uuid} could not be found."))
+}
+
+impl Store {
+    /// Records new instances (one request's, all or none).
+    pub async fn create_instances(&self, instances: &[Instance]) -> Result<()> {
+        let mut w = self.db.begin_write().await?;
+        for i in instances {
+            self.db.insert_record(w.conn(), &INSTANCE, &to_record(i)).await?;
+        }
+        w.commit().await?;
+        Ok(())
+    }
+
+    /// The instance, deleted ones included.
+    pub async fn instance_any(&self, uuid: &str) -> Result<Option<Instance>> {
+        self.db.find_record(&INSTANCE, uuid).await?.map(from_record).transpose()
+    }
+
+    /// The instance unless deleted.
+    pub async fn instance(&self, uuid: &str) -> Result<Instance> {
+        match self.instance_any(uuid).await? {
+            Some(i) if !i.deleted => Ok(i),
+            _ => Err(not_found(uuid)),
+        }
+    }
+
+    /// Reads, changes and writes one instance under the writer lock, so
+    /// concurrent changes do not overwrite each other.
+    pub async fn update_instance<F>(&self, uuid: &str, change: F) -> Result<Instance>
+    where
+        F: FnOnce(&mut Instance) -> Result<()>,
+    {
+        let mut w = self.db.begin_write().await?;
+        let r = self.db.find_record_in(w.conn(), &INSTANCE, uuid).await?.ok_or_else(|| not_found(uuid))?;
+        let mut i = from_record(r)?;
+        change(&mut i)?;
+        i.updated_at = super::now().max(i.updated_at + 1);
+        self.db.update_record(w.conn(), &INSTANCE, &to_record(&i)).await?;
+        w.commit().await?;
+        Ok(i)
+    }
+
+    /// Instances of a project (or all), deleted ones included.
+    pub async fn instances(&self, project_id: Option<&str>) -> Result<Vec<Instance>> {
+        let by = project_id.map(|p| ("project_id", p));
+        self.db.list_records(&INSTANCE, by).await?.into_iter().map(from_record).collect()
+    }
+
+    /// Live instances placed on `host`.
+    pub async fn instances_on_host(&self, host: &str) -> Result<Vec<Instance>> {
+        let all = self.db.list_records(&INSTANCE, Some(("host", host))).await?;
+        Ok(all.into_iter().map(from_record).collect::<Result<Vec<_>>>()?.into_iter().filter(|i| !i.deleted).collect())
+    }
+}

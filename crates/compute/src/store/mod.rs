@@ -1,0 +1,36 @@
+//! The compute database, one file per kind of record. Only the API, the
+//! conductor and the scheduler hold a [`Store`]; compute hosts never do.
+
+pub mod actions;
+pub mod aggregates;
+pub mod allocations;
+pub mod flavors;
+pub mod groups;
+pub mod instances;
+pub mod keypairs;
+pub mod migrations;
+pub mod quotas;
+pub mod services;
+
+use std::sync::Arc;
+
+use db::Db;
+
+use crate::error::Result;
+
+#[derive(Clone)]
+pub struct Store {
+    pub db: Arc<Db>,
+}
+
+impl Store {
+    pub async fn open(url: &str) -> Result<Store> {
+        let db = Arc::new(Db::connect(url).await?);
+        db.migrate(crate::schema::MIGRATIONS).await?;
+        Ok(Store { db })
+    }
+}
+
+pub(crate) fn now() -> i64 {
+    common::time::now_micros()
+}
