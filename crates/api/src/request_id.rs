@@ -10,6 +10,8 @@ use axum::response::Response;
 use tracing::Instrument;
 
 pub const HEADER: &str = "x-openstack-request-id";
+/// Nova's name for it, which some clients still read.
+pub const COMPUTE_HEADER: &str = "x-compute-request-id";
 
 /// The id of the request being served.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +35,10 @@ pub async fn request_id_layer(service: &'static str, mut req: Request, next: Nex
         )
     });
     if let Ok(v) = HeaderValue::from_str(&id) {
+        // Nova also answers with its own older name for the same id.
+        if service == "compute" {
+            resp.headers_mut().insert(COMPUTE_HEADER, v.clone());
+        }
         resp.headers_mut().insert(HEADER, v);
     }
     resp

@@ -95,12 +95,25 @@ impl ServiceSession {
         body: Option<&Value>,
         user_token: Option<&str>,
     ) -> Result<(StatusCode, Value)> {
+        self.call_typed(service_type, method, path, body.map(|b| (b, "application/json")), user_token).await
+    }
+
+    /// Like `call`, with a JSON body of another media type (Glance's JSON
+    /// patch, say).
+    pub async fn call_typed(
+        &self,
+        service_type: &str,
+        method: Method,
+        path: &str,
+        body: Option<(&Value, &str)>,
+        user_token: Option<&str>,
+    ) -> Result<(StatusCode, Value)> {
         for attempt in 0..2 {
             let (token, base) = self.token_and_endpoint(service_type).await?;
             let mut req = self.http.request(method.clone(), format!("{base}{path}"));
             req = req.header("x-auth-token", user_token.unwrap_or(&token));
-            if let Some(b) = body {
-                req = req.json(b);
+            if let Some((b, media_type)) = body {
+                req = req.header(reqwest::header::CONTENT_TYPE, media_type).body(b.to_string());
             }
             let resp = req.send().await.map_err(|e| upstream(service_type, e))?;
             let status = resp.status();

@@ -190,7 +190,8 @@ impl ComputeConfig {
                 quota(&QUOTA_SERVER_GROUP_MEMBERS)?,
                 quota(&QUOTA_INJECTED_FILES)?,
                 quota(&QUOTA_INJECTED_FILE_CONTENT)?,
-                quota(&QUOTA_INJECTED_FILE_PATH)?,
+                // The API calls this limit injected_file_path_bytes.
+                ("injected_file_path_bytes", QUOTA_INJECTED_FILE_PATH.get(c)?),
             ],
         })
     }

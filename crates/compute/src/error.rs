@@ -27,6 +27,9 @@ pub enum ComputeError {
     Upstream(String),
     #[error("{0}")]
     Internal(String),
+    /// The driver cannot do this at all (501).
+    #[error("{0}")]
+    NotImplemented(String),
     #[error(transparent)]
     Db(#[from] DbError),
     #[error(transparent)]
@@ -55,6 +58,7 @@ impl From<ComputeError> for ApiError {
             ComputeError::OverLimit(_) => Fault::new(413, m),
             ComputeError::NoValidHost(_) => Fault::bad_request(m),
             ComputeError::Upstream(_) => Fault::new(503, m),
+            ComputeError::NotImplemented(_) => Fault::new(501, m),
             ComputeError::Internal(_) | ComputeError::Db(_) | ComputeError::Bus(_) => Fault::internal(m),
             ComputeError::Api(e) => e.0,
         })

@@ -48,6 +48,9 @@ pub struct Flavor {
     pub is_public: bool,
     pub disabled: bool,
     pub description: Option<String>,
+    /// Nova's integer primary key (`instance_type_id`), as migrations show it.
+    #[serde(default)]
+    pub internal_id: i64,
     #[serde(default)]
     pub extra_specs: BTreeMap<String, String>,
 }
@@ -210,6 +213,9 @@ pub struct Instance {
     /// The host an instance being moved (resize, migration) is leaving.
     #[serde(default)]
     pub source_host: Option<String>,
+    /// The encrypted admin password the guest posted (os-server-password).
+    #[serde(default)]
+    pub password: String,
     /// The image a shelved instance's disk was saved to.
     #[serde(default)]
     pub shelved_image_id: Option<String>,

@@ -6,11 +6,12 @@
 
 use db::Migration;
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "compute schema",
-    statements: &[
-        "CREATE TABLE instance (
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "compute schema",
+        statements: &[
+            "CREATE TABLE instance (
             id VARCHAR(64) PRIMARY KEY,
             project_id VARCHAR(64) NOT NULL,
             user_id VARCHAR(64) NOT NULL,
@@ -19,9 +20,9 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
             revision_number BIGINT NOT NULL,
             created_at BIGINT NOT NULL,
             updated_at BIGINT NOT NULL)",
-        "CREATE INDEX instance_project ON instance (project_id)",
-        "CREATE INDEX instance_host ON instance (host)",
-        "CREATE TABLE flavor (
+            "CREATE INDEX instance_project ON instance (project_id)",
+            "CREATE INDEX instance_host ON instance (host)",
+            "CREATE TABLE flavor (
             flavorid VARCHAR(255) PRIMARY KEY,
             name VARCHAR(255) NOT NULL UNIQUE,
             memory_mb BIGINT NOT NULL,
@@ -34,16 +35,16 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
             disabled INTEGER NOT NULL,
             description TEXT,
             created_at BIGINT NOT NULL)",
-        "CREATE TABLE flavor_extra_spec (
+            "CREATE TABLE flavor_extra_spec (
             flavorid VARCHAR(255) NOT NULL,
             spec_key VARCHAR(255) NOT NULL,
             spec_value VARCHAR(255) NOT NULL,
             PRIMARY KEY (flavorid, spec_key))",
-        "CREATE TABLE flavor_access (
+            "CREATE TABLE flavor_access (
             flavorid VARCHAR(255) NOT NULL,
             project_id VARCHAR(255) NOT NULL,
             PRIMARY KEY (flavorid, project_id))",
-        "CREATE TABLE keypair (
+            "CREATE TABLE keypair (
             user_id VARCHAR(255) NOT NULL,
             name VARCHAR(255) NOT NULL,
             key_type VARCHAR(16) NOT NULL,
@@ -51,7 +52,7 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
             fingerprint VARCHAR(255) NOT NULL,
             created_at BIGINT NOT NULL,
             PRIMARY KEY (user_id, name))",
-        "CREATE TABLE instance_action (
+            "CREATE TABLE instance_action (
             id VARCHAR(64) PRIMARY KEY,
             instance_uuid VARCHAR(64) NOT NULL,
             request_id VARCHAR(255) NOT NULL,
@@ -62,8 +63,8 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
             finish_time BIGINT,
             message TEXT,
             updated_at BIGINT NOT NULL)",
-        "CREATE INDEX instance_action_instance ON instance_action (instance_uuid)",
-        "CREATE TABLE instance_action_event (
+            "CREATE INDEX instance_action_instance ON instance_action (instance_uuid)",
+            "CREATE TABLE instance_action_event (
             action_id VARCHAR(64) NOT NULL,
             event VARCHAR(255) NOT NULL,
             start_time BIGINT NOT NULL,
@@ -74,7 +75,7 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
             details TEXT,
             seq BIGINT NOT NULL,
             PRIMARY KEY (action_id, seq))",
-        "CREATE TABLE server_group (
+            "CREATE TABLE server_group (
             id VARCHAR(64) PRIMARY KEY,
             name VARCHAR(255) NOT NULL,
             project_id VARCHAR(255) NOT NULL,
@@ -82,26 +83,26 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
             policy VARCHAR(64) NOT NULL,
             rules TEXT NOT NULL,
             created_at BIGINT NOT NULL)",
-        "CREATE TABLE server_group_member (
+            "CREATE TABLE server_group_member (
             group_id VARCHAR(64) NOT NULL,
             instance_uuid VARCHAR(64) NOT NULL PRIMARY KEY)",
-        "CREATE INDEX server_group_member_group ON server_group_member (group_id)",
-        "CREATE TABLE aggregate (
+            "CREATE INDEX server_group_member_group ON server_group_member (group_id)",
+            "CREATE TABLE aggregate (
             id INTEGER PRIMARY KEY,
             uuid VARCHAR(64) NOT NULL UNIQUE,
             name VARCHAR(255) NOT NULL UNIQUE,
             created_at BIGINT NOT NULL,
             updated_at BIGINT)",
-        "CREATE TABLE aggregate_host (
+            "CREATE TABLE aggregate_host (
             aggregate_id BIGINT NOT NULL,
             host VARCHAR(255) NOT NULL,
             PRIMARY KEY (aggregate_id, host))",
-        "CREATE TABLE aggregate_metadata (
+            "CREATE TABLE aggregate_metadata (
             aggregate_id BIGINT NOT NULL,
             meta_key VARCHAR(255) NOT NULL,
             meta_value VARCHAR(255) NOT NULL,
             PRIMARY KEY (aggregate_id, meta_key))",
-        "CREATE TABLE service (
+            "CREATE TABLE service (
             id INTEGER PRIMARY KEY,
             uuid VARCHAR(64) NOT NULL UNIQUE,
             host VARCHAR(255) NOT NULL,
@@ -115,7 +116,7 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
             created_at BIGINT NOT NULL,
             updated_at BIGINT,
             UNIQUE (host, binary_name))",
-        "CREATE TABLE compute_node (
+            "CREATE TABLE compute_node (
             id INTEGER PRIMARY KEY,
             uuid VARCHAR(64) NOT NULL UNIQUE,
             host VARCHAR(255) NOT NULL UNIQUE,
@@ -138,7 +139,7 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
             stats TEXT NOT NULL DEFAULT '{}',
             created_at BIGINT NOT NULL,
             updated_at BIGINT NOT NULL)",
-        "CREATE TABLE allocation (
+            "CREATE TABLE allocation (
             consumer VARCHAR(64) NOT NULL,
             host VARCHAR(255) NOT NULL,
             vcpus BIGINT NOT NULL,
@@ -146,13 +147,13 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
             disk_gb BIGINT NOT NULL,
             created_at BIGINT NOT NULL,
             PRIMARY KEY (consumer, host))",
-        "CREATE INDEX allocation_host ON allocation (host)",
-        "CREATE TABLE quota (
+            "CREATE INDEX allocation_host ON allocation (host)",
+            "CREATE TABLE quota (
             project_id VARCHAR(255) NOT NULL,
             resource VARCHAR(255) NOT NULL,
             hard_limit BIGINT NOT NULL,
             PRIMARY KEY (project_id, resource))",
-        "CREATE TABLE migration (
+            "CREATE TABLE migration (
             id INTEGER PRIMARY KEY,
             uuid VARCHAR(64) NOT NULL UNIQUE,
             instance_uuid VARCHAR(64) NOT NULL,
@@ -166,6 +167,12 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
             user_id VARCHAR(255) NOT NULL,
             created_at BIGINT NOT NULL,
             updated_at BIGINT NOT NULL)",
-        "CREATE INDEX migration_instance ON migration (instance_uuid)",
-    ],
-}];
+            "CREATE INDEX migration_instance ON migration (instance_uuid)",
+        ],
+    },
+    Migration {
+        version: 2,
+        description: "flavors get Nova's integer id, which migrations refer to",
+        statements: &["ALTER TABLE flavor ADD COLUMN internal_id BIGINT NOT NULL DEFAULT 0"],
+    },
+];

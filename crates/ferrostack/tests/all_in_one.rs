@@ -1,72 +1,14 @@
 //! The real binary: `ferrostack all-in-one` starts, writes what the CLI needs,
 //! answers, stops cleanly on SIGTERM, and keeps everything across a restart.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+mod common;
 
+use common::{login, AllInOne};
 use serde_json::json;
 
-/// A running all-in-one, killed when dropped (a failing test leaves nothing).
-struct AllInOne {
-    child: Child,
-    auth_url: String,
-}
-
-impl AllInOne {
-    fn start(state: &Path) -> AllInOne {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ferrostack"))
-            .args(["all-in-one", "--state-dir"])
-            .arg(state)
-            .args([
-                "--identity-port",
-                "0",
-                "--network-port",
-                "0",
-                "--image-port",
-                "0",
-                "--compute-port",
-                "0",
-                "--admin-password",
-                "s3cret!",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start ferrostack");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("ready line");
-        assert!(line.contains("ready"), "{line}");
-        let auth_url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .map(|w| w.trim_end_matches([';', ',']).to_string())
-            .expect("identity URL in the ready line");
-        AllInOne { child, auth_url }
-    }
-
-    fn terminate(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
-        self.child.wait().expect("wait")
-    }
-}
-
-impl Drop for AllInOne {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 async fn issue(client: &reqwest::Client, auth_url: &str) -> (reqwest::StatusCode, String) {
-    let body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user":
-        {"name": "admin", "domain": {"name": "Default"}, "password": "s3cret!"}}},
-        "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}});
-    let r = client.post(format!("{auth_url}/auth/tokens")).json(&body).send().await.unwrap();
-    let token = r.headers().get("x-subject-token").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
-    (r.status(), token)
+    let (status, token, _) = login(client, auth_url).await;
+    (status, token)
 }
 
 #[tokio::test]

@@ -157,6 +157,10 @@ impl Cloud {
 async fn upload_download_and_life_cycle() {
     let dir = tempfile::tempdir().unwrap();
     let cloud = Cloud::start(dir.path(), 1 << 20).await;
+    // No interoperable import methods: data arrives only through PUT /file.
+    let (status, info) = cloud.call(Method::GET, "/v2/info/import", &cloud.admin, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(info["import-methods"]["value"], json!([]));
     let img = cloud
         .create(
             &cloud.admin,

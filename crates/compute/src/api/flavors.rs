@@ -47,13 +47,20 @@ pub fn view(base: &BaseUrl, f: &Flavor, v: Microversion) -> Value {
 async fn visible(svc: &super::ComputeApi, auth: &Auth, is_public: Option<&str>) -> Result<Vec<Flavor>> {
     let all = svc.store.flavors().await?;
     let project = auth.project_id.clone().unwrap_or_default();
+    // Public only by default; `none`/`all` for both; else an oslo boolean.
+    let wanted = match is_public.map(str::to_ascii_lowercase).as_deref() {
+        None => Some(true),
+        Some("none") | Some("all") => None,
+        Some("1" | "t" | "true" | "on" | "y" | "yes") => Some(true),
+        Some("0" | "f" | "false" | "off" | "n" | "no") => Some(false),
+        Some(other) => return Err(bad(format!("Invalid is_public filter [{other}]"))),
+    };
     let mut out = Vec::new();
     for f in all {
         let shared = !f.is_public && svc.store.flavor_access(&f.flavorid).await?.contains(&project);
-        let keep = match (auth.is_admin(), is_public.map(str::to_ascii_lowercase).as_deref()) {
-            (true, Some("none")) | (true, Some("all")) => true,
-            (true, Some("false")) | (true, Some("0")) => !f.is_public,
-            (true, _) => f.is_public,
+        let keep = match (auth.is_admin(), wanted) {
+            (true, None) => true,
+            (true, Some(public)) => f.is_public == public,
             (false, _) => f.is_public || shared,
         };
         if keep {
@@ -259,6 +266,7 @@ pub async fn create(
         is_public,
         disabled: false,
         description,
+        internal_id: 0,
         extra_specs: BTreeMap::new(),
     };
     svc.store.create_flavor(&f).await?;

@@ -284,12 +284,17 @@ pub async fn servers(svc: State, auth: Auth, v: Microversion, Path(pattern): Pat
     Ok(Json(json!({"hypervisors": out})))
 }
 
+/// A migration's flavor as Nova shows it: the integer id, or null.
+fn type_id(flavor: &Option<String>) -> Option<i64> {
+    flavor.as_deref().and_then(|f| f.parse().ok())
+}
+
 fn migration_view(m: &crate::store::migrations::Migration, v: Microversion, base: &BaseUrl) -> Value {
     let mut out = json!({
         "id": m.id, "status": m.status, "instance_uuid": m.instance_uuid,
         "source_node": m.source_compute, "dest_node": m.dest_compute,
         "source_compute": m.source_compute, "dest_compute": m.dest_compute, "dest_host": "",
-        "old_instance_type_id": m.old_flavor, "new_instance_type_id": m.new_flavor,
+        "old_instance_type_id": type_id(&m.old_flavor), "new_instance_type_id": type_id(&m.new_flavor),
         "created_at": common::time::naive_micros(m.created_at), "updated_at": common::time::naive_micros(m.updated_at),
     });
     if v.at_least(2, 23) {

@@ -51,11 +51,11 @@ fn event_view(e: &Event, v: Microversion, admin: bool, project: &str) -> Value {
     out
 }
 
-/// The server, deleted ones included (their history stays readable).
-async fn server(svc: &super::ComputeApi, auth: &Auth, id: &str) -> Result<crate::model::Instance> {
+/// The server; from 2.21 deleted ones too (their history stays readable).
+async fn server(svc: &super::ComputeApi, auth: &Auth, v: Microversion, id: &str) -> Result<crate::model::Instance> {
     match svc.store.instance_any(id).await? {
         Some(i) if auth.is_admin() || auth.project_id.as_deref() == Some(i.project_id.as_str()) => {
-            if i.deleted && !auth.is_admin() {
+            if i.deleted && !v.at_least(2, 21) {
                 return Err(crate::store::instances::not_found(id));
             }
             Ok(i)
@@ -71,7 +71,7 @@ pub async fn list(
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>> {
-    server(&svc, &auth, &id).await?;
+    server(&svc, &auth, v, &id).await?;
     let mut actions = svc.store.actions(&id).await?;
     if v.at_least(2, 58) {
         if let Some(since) = q.get("changes-since") {
@@ -106,7 +106,7 @@ pub async fn show(
     v: Microversion,
     Path((id, request_id)): Path<(String, String)>,
 ) -> Result<Json<Value>> {
-    let i = server(&svc, &auth, &id).await?;
+    let i = server(&svc, &auth, v, &id).await?;
     let a = svc
         .store
         .actions(&id)

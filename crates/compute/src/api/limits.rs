@@ -19,7 +19,7 @@ fn keys(v: Microversion) -> Vec<&'static str> {
     let mut k =
         vec!["instances", "cores", "ram", "metadata_items", "key_pairs", "server_groups", "server_group_members"];
     if !v.at_least(2, 57) {
-        k.extend(["injected_files", "injected_file_content_bytes", "injected_file_path_length"]);
+        k.extend(["injected_files", "injected_file_content_bytes", "injected_file_path_bytes"]);
     }
     if !v.at_least(2, 36) {
         k.extend(["floating_ips", "fixed_ips", "security_groups", "security_group_rules"]);

@@ -19,7 +19,9 @@ pub fn valid_tag(t: &str) -> bool {
     !t.is_empty() && t.chars().count() <= 60 && !t.contains('/') && !t.contains(',')
 }
 
-fn parse_metadata(body: &Value, key: &str) -> Result<BTreeMap<String, String>> {
+/// Nova's metadata: string keys of 1–255 characters, string values of at
+/// most 255.
+pub(super) fn parse_metadata(body: &Value, key: &str) -> Result<BTreeMap<String, String>> {
     let m = body
         .get(key)
         .and_then(Value::as_object)

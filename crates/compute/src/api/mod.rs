@@ -3,18 +3,23 @@
 //! to the conductor or a host over the bus; none waits for a guest.
 
 mod aggregates;
+mod diagnostics;
+mod extensions;
 mod flavors;
+mod hosts;
 mod hypervisors;
 mod instance_actions;
 mod interfaces;
 mod keypairs;
 mod limits;
 mod metadata;
+mod password;
 mod proxies;
 mod server_actions;
 mod server_groups;
 pub mod servers;
 mod services;
+mod usage_audit;
 mod versions;
 mod views;
 
@@ -97,6 +102,8 @@ pub fn router(svc: Arc<ComputeApi>, tokens: Arc<TokenCache>) -> Router {
         .route("/servers/{id}", get(servers::show).put(servers::update).delete(servers::delete))
         .route("/servers/{id}/action", post(server_actions::action))
         .route("/servers/{id}/os-instance-actions", get(instance_actions::list))
+        .route("/servers/{id}/diagnostics", get(diagnostics::show))
+        .route("/servers/{id}/os-server-password", get(password::show).delete(password::clear))
         .route("/servers/{id}/os-instance-actions/{request_id}", get(instance_actions::show))
         .route("/servers/{id}/os-interface", get(interfaces::list).post(interfaces::attach))
         .route("/servers/{id}/os-interface/{port}", get(interfaces::show).delete(interfaces::detach))
@@ -155,9 +162,21 @@ pub fn router(svc: Arc<ComputeApi>, tokens: Arc<TokenCache>) -> Router {
         .route("/images", get(proxies::images))
         .route("/images/detail", get(proxies::images_detail))
         .route("/images/{id}", get(proxies::image).delete(proxies::image_delete))
-        .route("/images/{id}/metadata", get(proxies::image_metadata))
+        .route(
+            "/images/{id}/metadata",
+            get(proxies::image_metadata).post(proxies::image_metadata_merge).put(proxies::image_metadata_replace),
+        )
+        .route(
+            "/images/{id}/metadata/{key}",
+            get(proxies::image_metadata_item)
+                .put(proxies::image_metadata_item_set)
+                .delete(proxies::image_metadata_item_delete),
+        )
         .route("/os-security-groups", get(proxies::security_groups).post(proxies::security_group_create))
-        .route("/os-security-groups/{id}", get(proxies::security_group).delete(proxies::security_group_delete))
+        .route(
+            "/os-security-groups/{id}",
+            get(proxies::security_group).put(proxies::security_group_update).delete(proxies::security_group_delete),
+        )
         .route("/os-security-group-rules", post(proxies::security_group_rule_create))
         .route("/os-security-group-rules/{id}", axum::routing::delete(proxies::security_group_rule_delete))
         .route("/os-floating-ips", get(proxies::floating_ips).post(proxies::floating_ip_create))
@@ -165,8 +184,18 @@ pub fn router(svc: Arc<ComputeApi>, tokens: Arc<TokenCache>) -> Router {
         .route("/os-floating-ip-pools", get(proxies::floating_ip_pools))
         .route("/os-networks", get(proxies::networks))
         .route("/os-networks/{id}", get(proxies::network))
+        .route("/os-tenant-networks", get(proxies::tenant_networks))
+        .route("/os-tenant-networks/{id}", get(proxies::tenant_network))
         .route("/os-server-external-events", post(server_actions::external_events))
-        .route("/extensions", get(versions::extensions))
+        .route("/os-hosts", get(hosts::list))
+        .route("/os-hosts/{host}", get(hosts::show).put(hosts::update))
+        .route("/os-hosts/{host}/startup", get(hosts::power_action))
+        .route("/os-hosts/{host}/shutdown", get(hosts::power_action))
+        .route("/os-hosts/{host}/reboot", get(hosts::power_action))
+        .route("/os-instance_usage_audit_log", get(usage_audit::list))
+        .route("/os-instance_usage_audit_log/{before}", get(usage_audit::show))
+        .route("/extensions", get(extensions::list))
+        .route("/extensions/{alias}", get(extensions::show))
         .with_state(svc.clone());
     let routes = Router::new()
         .route("/", get(versions::root))

@@ -86,13 +86,7 @@ fn image_view(base: &BaseUrl, img: &Value, detail: bool) -> Value {
             Some("killed") => "ERROR",
             _ => "UNKNOWN",
         };
-        let metadata: serde_json::Map<String, Value> = img
-            .as_object()
-            .into_iter()
-            .flatten()
-            .filter(|(k, _)| !IMAGE_BASE.contains(&k.as_str()))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let metadata = properties(img);
         out["status"] = json!(status);
         out["progress"] = json!(match status {
             "ACTIVE" => 100,
@@ -113,18 +107,25 @@ fn image_view(base: &BaseUrl, img: &Value, detail: bool) -> Value {
 }
 
 async fn image_list(svc: &ComputeApi, auth: &Auth, q: &HashMap<String, String>) -> Result<Vec<Value>> {
-    let mut query: Vec<String> = Vec::new();
-    for (k, v) in q {
-        match k.as_str() {
-            "name" | "status" | "limit" | "marker" => query.push(format!("{k}={}", v.to_ascii_lowercase())),
-            "minRam" => query.push(format!("min_ram=gte:{v}")),
-            "minDisk" => query.push(format!("min_disk=gte:{v}")),
-            "server" => query.push(format!("instance_uuid={}", v.rsplit('/').next().unwrap_or(v))),
-            "type" => query.push(format!("image_type={v}")),
-            _ => {}
+    let mut url = reqwest::Url::parse("http://image/v2/images").map_err(|e| ComputeError::Internal(e.to_string()))?;
+    {
+        let mut query = url.query_pairs_mut();
+        for (k, v) in q {
+            match k.as_str() {
+                "name" | "limit" | "marker" => query.append_pair(k, v),
+                "status" => query.append_pair(k, &v.to_ascii_lowercase()),
+                "minRam" => query.append_pair("min_ram", &format!("gte:{v}")),
+                "minDisk" => query.append_pair("min_disk", &format!("gte:{v}")),
+                "server" => query.append_pair("instance_uuid", v.rsplit('/').next().unwrap_or(v)),
+                "type" => query.append_pair("image_type", v),
+                _ => &mut query,
+            };
         }
     }
-    let path = if query.is_empty() { "/v2/images".to_string() } else { format!("/v2/images?{}", query.join("&")) };
+    let path = match url.query() {
+        Some(q) if !q.is_empty() => format!("/v2/images?{q}"),
+        _ => "/v2/images".to_string(),
+    };
     Ok(call(svc, auth, "image", Method::GET, &path, None).await?["images"].as_array().cloned().unwrap_or_default())
 }
 
@@ -183,6 +184,148 @@ pub async fn image_metadata(
     Ok(Json(json!({"metadata": image_view(&base, &img, true)["metadata"]})))
 }
 
+/// An image's properties: what Nova calls its metadata.
+fn properties(img: &Value) -> serde_json::Map<String, Value> {
+    img.as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| !IMAGE_BASE.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// Makes the image's properties `want`, by a JSON patch to the image service.
+async fn set_properties(
+    svc: &ComputeApi,
+    auth: &Auth,
+    id: &str,
+    img: &Value,
+    want: &serde_json::Map<String, Value>,
+) -> Result<()> {
+    let limit =
+        super::servers::project_quota(svc, auth.project_id.as_deref().unwrap_or_default(), "metadata_items").await?;
+    if limit >= 0 && want.len() as i64 > limit {
+        return Err(ComputeError::OverQuota("Image metadata limit exceeded".into()));
+    }
+    let have = properties(img);
+    let pointer = |k: &str| format!("/{}", k.replace('~', "~0").replace('/', "~1"));
+    let mut ops: Vec<Value> =
+        have.keys().filter(|k| !want.contains_key(*k)).map(|k| json!({"op": "remove", "path": pointer(k)})).collect();
+    for (k, v) in want {
+        let text = match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let op = if have.contains_key(k) { "replace" } else { "add" };
+        ops.push(json!({"op": op, "path": pointer(k), "value": text}));
+    }
+    let body = Value::Array(ops);
+    let (status, value) = svc
+        .session
+        .call_typed(
+            "image",
+            Method::PATCH,
+            &format!("/v2/images/{id}"),
+            Some((&body, "application/openstack-images-v2.1-json-patch")),
+            Some(&auth.token),
+        )
+        .await?;
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(remote_error("image", status, &value))
+    }
+}
+
+fn metadata_arg(body: &[u8], key: &str) -> Result<serde_json::Map<String, Value>> {
+    let parsed = super::metadata::parse_metadata(&json_body(body)?, key)?;
+    Ok(parsed.into_iter().map(|(k, v)| (k, Value::String(v))).collect())
+}
+
+/// `POST /images/{id}/metadata` merges; `PUT` replaces all.
+async fn write_image_metadata(svc: &ComputeApi, auth: &Auth, id: &str, body: &[u8], replace: bool) -> Result<Value> {
+    let given = metadata_arg(body, "metadata")?;
+    let img = image_get(svc, auth, id).await?;
+    let want = if replace {
+        given
+    } else {
+        let mut all = properties(&img);
+        all.extend(given);
+        all
+    };
+    set_properties(svc, auth, id, &img, &want).await?;
+    Ok(json!({"metadata": want}))
+}
+
+pub async fn image_metadata_merge(
+    svc: State,
+    auth: Auth,
+    v: Microversion,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>> {
+    before_236(v)?;
+    Ok(Json(write_image_metadata(&svc, &auth, &id, &body, false).await?))
+}
+
+pub async fn image_metadata_replace(
+    svc: State,
+    auth: Auth,
+    v: Microversion,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>> {
+    before_236(v)?;
+    Ok(Json(write_image_metadata(&svc, &auth, &id, &body, true).await?))
+}
+
+pub async fn image_metadata_item(
+    svc: State,
+    auth: Auth,
+    v: Microversion,
+    Path((id, key)): Path<(String, String)>,
+) -> Result<Json<Value>> {
+    before_236(v)?;
+    let img = image_get(&svc, &auth, &id).await?;
+    let value = properties(&img).remove(&key).ok_or_else(|| ComputeError::NotFound("Invalid metadata key".into()))?;
+    Ok(Json(json!({"meta": {key: value}})))
+}
+
+pub async fn image_metadata_item_set(
+    svc: State,
+    auth: Auth,
+    v: Microversion,
+    Path((id, key)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>> {
+    before_236(v)?;
+    let meta = metadata_arg(&body, "meta")?;
+    if meta.len() != 1 || !meta.contains_key(&key) {
+        return Err(bad("Request body and URI mismatch"));
+    }
+    let img = image_get(&svc, &auth, &id).await?;
+    let mut want = properties(&img);
+    want.extend(meta.clone());
+    set_properties(&svc, &auth, &id, &img, &want).await?;
+    Ok(Json(json!({"meta": meta})))
+}
+
+pub async fn image_metadata_item_delete(
+    svc: State,
+    auth: Auth,
+    v: Microversion,
+    Path((id, key)): Path<(String, String)>,
+) -> Result<StatusCode> {
+    before_236(v)?;
+    let img = image_get(&svc, &auth, &id).await?;
+    let mut want = properties(&img);
+    if want.remove(&key).is_none() {
+        return Err(ComputeError::NotFound("Invalid metadata key".into()));
+    }
+    set_properties(&svc, &auth, &id, &img, &want).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 pub async fn image_delete(svc: State, auth: Auth, v: Microversion, Path(id): Path<String>) -> Result<StatusCode> {
     before_236(v)?;
     image_get(&svc, &auth, &id).await?;
@@ -223,9 +366,20 @@ async fn group_names(svc: &ComputeApi, auth: &Auth) -> Result<HashMap<String, St
         .collect())
 }
 
-pub async fn security_groups(svc: State, auth: Auth, v: Microversion) -> Result<Json<Value>> {
+pub async fn security_groups(
+    svc: State,
+    auth: Auth,
+    v: Microversion,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Value>> {
     before_236(v)?;
-    let path = format!("/v2.0/security-groups?project_id={}", auth.project_id.clone().unwrap_or_default());
+    let all_tenants =
+        auth.is_admin() && q.get("all_tenants").is_some_and(|a| !matches!(a.as_str(), "0" | "false" | "False"));
+    let path = if all_tenants {
+        "/v2.0/security-groups".to_string()
+    } else {
+        format!("/v2.0/security-groups?project_id={}", auth.project_id.clone().unwrap_or_default())
+    };
     let all = call(&svc, &auth, "network", Method::GET, &path, None).await?;
     let names = group_names(&svc, &auth).await?;
     Ok(Json(
@@ -265,6 +419,43 @@ pub async fn security_group_create(
     Ok(Json(json!({"security_group": group_view(&g["security_group"], &names)})))
 }
 
+/// Nova takes only uuids for security groups, and says so with a 400.
+fn check_group_id(id: &str) -> Result<()> {
+    if uuid::Uuid::parse_str(id).is_err() {
+        return Err(bad("Security group id should be uuid"));
+    }
+    Ok(())
+}
+
+/// Neutron's 409s (a group in use, the default group) are Nova's 400s.
+fn conflict_is_bad_request(e: ComputeError) -> ComputeError {
+    match e {
+        ComputeError::Conflict(m) => ComputeError::BadRequest(m),
+        other => other,
+    }
+}
+
+pub async fn security_group_update(
+    svc: State,
+    auth: Auth,
+    v: Microversion,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>> {
+    before_236(v)?;
+    check_group_id(&id)?;
+    let body = json_body(&body)?;
+    let m = body.get("security_group").cloned().ok_or_else(|| bad("security_group not specified"))?;
+    let name = name_field(&m, "name")?;
+    let description = name_field(&m, "description")?;
+    let body = json!({"security_group": {"name": name, "description": description}});
+    let g = call(&svc, &auth, "network", Method::PUT, &format!("/v2.0/security-groups/{id}"), Some(&body))
+        .await
+        .map_err(conflict_is_bad_request)?;
+    let names = group_names(&svc, &auth).await?;
+    Ok(Json(json!({"security_group": group_view(&g["security_group"], &names)})))
+}
+
 pub async fn security_group_delete(
     svc: State,
     auth: Auth,
@@ -272,7 +463,10 @@ pub async fn security_group_delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
     before_236(v)?;
-    call(&svc, &auth, "network", Method::DELETE, &format!("/v2.0/security-groups/{id}"), None).await?;
+    check_group_id(&id)?;
+    call(&svc, &auth, "network", Method::DELETE, &format!("/v2.0/security-groups/{id}"), None)
+        .await
+        .map_err(conflict_is_bad_request)?;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -290,6 +484,7 @@ pub async fn security_group_rule_create(
         .map(String::from)
         .or_else(|| m["parent_group_id"].as_i64().map(|n| n.to_string()))
         .ok_or_else(|| bad("Invalid parent_group_id"))?;
+    check_group_id(&parent)?;
     let protocol = m["ip_protocol"].as_str().map(str::to_ascii_lowercase);
     let port = |k: &str| -> Result<Option<i64>> {
         match &m[k] {
@@ -514,6 +709,27 @@ pub async fn network(svc: State, auth: Auth, v: Microversion, Path(id): Path<Str
     Ok(Json(json!({"network": network_view(&n["network"])})))
 }
 
+/// `/os-tenant-networks`: the caller's networks in the oldest shape (Nova
+/// never filled in `cidr` once networking moved to Neutron).
+fn tenant_network_view(n: &Value) -> Value {
+    json!({"id": n["id"], "cidr": "None", "label": n["name"]})
+}
+
+pub async fn tenant_networks(svc: State, auth: Auth, v: Microversion) -> Result<Json<Value>> {
+    before_236(v)?;
+    let nets = call(&svc, &auth, "network", Method::GET, "/v2.0/networks", None).await?;
+    let list: Vec<Value> = nets["networks"].as_array().into_iter().flatten().map(tenant_network_view).collect();
+    Ok(Json(json!({"networks": list})))
+}
+
+pub async fn tenant_network(svc: State, auth: Auth, v: Microversion, Path(id): Path<String>) -> Result<Json<Value>> {
+    before_236(v)?;
+    let n = call(&svc, &auth, "network", Method::GET, &format!("/v2.0/networks/{id}"), None)
+        .await
+        .map_err(|_| ComputeError::NotFound("Network not found".into()))?;
+    Ok(Json(json!({"network": tenant_network_view(&n["network"])})))
+}
+
 /// `addFloatingIp` / `removeFloatingIp` (before 2.44).
 pub async fn floating_ip_action(
     svc: &ComputeApi,
@@ -543,7 +759,9 @@ pub async fn floating_ip_action(
         if let Some(ip) = fixed {
             body["floatingip"]["fixed_ip_address"] = json!(ip);
         }
-        call(svc, auth, "network", Method::PUT, &format!("/v2.0/floatingips/{id}"), Some(&body)).await?;
+        call(svc, auth, "network", Method::PUT, &format!("/v2.0/floatingips/{id}"), Some(&body))
+            .await
+            .map_err(conflict_is_bad_request)?;
     } else {
         let attached = f["port_id"].as_str().is_some_and(|p| i.network_info.iter().any(|v| v.port_id == p));
         if !attached {

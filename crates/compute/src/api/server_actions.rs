@@ -54,7 +54,7 @@ async fn conductor_cast(svc: &ComputeApi, method: &str, args: Value, request_id:
     svc.conductor.bus.cast(&Target::topic(CONDUCTOR), msg).await.map_err(from_bus)
 }
 
-fn host_of(i: &Instance) -> Result<String> {
+pub(super) fn host_of(i: &Instance) -> Result<String> {
     i.host.clone().ok_or_else(|| ComputeError::Conflict(format!("Instance {} has no host yet.", i.uuid)))
 }
 
@@ -298,10 +298,20 @@ pub async fn action(
                     return Err(ComputeError::OverQuota(format!("Quota exceeded for {resource}: Requested {delta}, but already used {used} of {limit} {resource}")));
                 }
             }
+            let disk_config = match args.get("OS-DCF:diskConfig") {
+                None => None,
+                Some(Value::String(d)) if d == "AUTO" || d == "MANUAL" => Some(d.clone()),
+                Some(other) => {
+                    return Err(bad(format!("Invalid input for field/attribute OS-DCF:diskConfig. Value: {other}.")))
+                }
+            };
             start(svc, &auth, &i, "resize", Some("resize_prep")).await?;
             svc.store
                 .update_instance(&i.uuid, |x| {
                     x.new_flavor = Some(flavor.clone());
+                    if let Some(d) = &disk_config {
+                        x.disk_config = d.clone();
+                    }
                     Ok(())
                 })
                 .await?;
@@ -403,6 +413,22 @@ pub async fn action(
                 Value::Null | Value::Object(_) => None,
                 other => return Err(bad(format!("Invalid input for field/attribute unshelve. Value: {other}."))),
             };
+            // 2.91: an admin may name the host; only an offloaded server moves.
+            let host = match args.get("host") {
+                Some(Value::String(h)) if v.at_least(2, 91) => {
+                    admin_only(&auth, "os_compute_api:os-shelve:unshelve_to_host")?;
+                    if i.vm_state != OFFLOADED {
+                        return Err(ComputeError::Conflict(format!(
+                            "The server status must be SHELVED_OFFLOADED. Current status: {}",
+                            i.status()
+                        )));
+                    }
+                    check_host(svc, h).await?;
+                    Some(h.clone())
+                }
+                None => None,
+                Some(other) => return Err(bad(format!("Invalid input for field/attribute host. Value: {other}."))),
+            };
             if i.vm_state == SHELVED {
                 ctx.to_host(&i, "unshelve", Some("unshelving"), "unshelve_instance", json!({})).await?;
             } else {
@@ -411,7 +437,7 @@ pub async fn action(
                 conductor_cast(
                     svc,
                     "unshelve_instance",
-                    json!({"uuid": i.uuid, "availability_zone": zone}),
+                    json!({"uuid": i.uuid, "availability_zone": zone, "host": host}),
                     &request_id,
                 )
                 .await?;
@@ -428,27 +454,30 @@ pub async fn action(
                 .ok_or_else(|| {
                     bad(format!("Invalid input for field/attribute {name}. 'name' is a required property"))
                 })?;
+            let mut metadata = match args.get("metadata") {
+                None => json!({}),
+                Some(_) => json!(super::metadata::parse_metadata(&args, "metadata")?),
+            };
+            let mut host_args = json!({});
             if is_backup {
-                if args.get("backup_type").and_then(Value::as_str).is_none() {
+                let Some(backup_type) = args.get("backup_type").and_then(Value::as_str) else {
                     return Err(bad(
                         "Invalid input for field/attribute createBackup. 'backup_type' is a required property",
                     ));
-                }
-                if !args.get("rotation").is_some_and(|r| {
-                    r.as_i64().is_some_and(|n| n >= 0)
-                        || r.as_str().and_then(|s| s.parse::<i64>().ok()).is_some_and(|n| n >= 0)
-                }) {
-                    return Err(bad("Invalid input for field/attribute rotation."));
-                }
-            }
-            let metadata = args.get("metadata").cloned().unwrap_or(json!({}));
-            if !metadata.is_object() {
-                return Err(bad("Invalid input for field/attribute metadata."));
+                };
+                let rotation = args
+                    .get("rotation")
+                    .and_then(|r| r.as_i64().or_else(|| r.as_str().and_then(|s| s.parse::<i64>().ok())))
+                    .filter(|n| *n >= 0)
+                    .ok_or_else(|| bad("Invalid input for field/attribute rotation."))?;
+                metadata["backup_type"] = json!(backup_type);
+                host_args = json!({"backup_type": backup_type, "rotation": rotation});
             }
             let image =
                 snapshot_image(svc, &auth, &i, image_name, &metadata, if is_backup { "backup" } else { "snapshot" })
                     .await?;
-            ctx.to_host(&i, &name, Some("image_snapshot"), "snapshot_instance", json!({"image_id": image})).await?;
+            host_args["image_id"] = json!(image);
+            ctx.to_host(&i, &name, Some("image_snapshot"), "snapshot_instance", host_args).await?;
             let location = format!("{}/v2.1/images/{image}", base.0);
             if v.at_least(2, 45) {
                 return Ok((StatusCode::ACCEPTED, Json(json!({"image_id": image}))).into_response());
@@ -500,6 +529,12 @@ pub async fn action(
                     Ok(())
                 })
                 .await?;
+            accepted()
+        }
+        "injectNetworkInfo" => {
+            admin_only(&auth, "os_compute_api:os-admin-actions:inject_network_info")?;
+            let host = host_of(&i)?;
+            svc.compute.cast(&host, "inject_network_info", json!({"uuid": i.uuid}), &request_id).await?;
             accepted()
         }
         "addFloatingIp" | "removeFloatingIp" if !v.at_least(2, 44) => {
@@ -705,7 +740,7 @@ async fn rebuild(
         .await?;
     let statuses = host_statuses(svc).await?;
     let view = ServerView { base, v, admin: auth.is_admin(), host_status: &statuses };
-    let mut server = view.full(&updated);
+    let mut server = view.after_change(&updated, true);
     server["adminPass"] = json!(password);
     Ok((StatusCode::ACCEPTED, Json(json!({"server": server}))).into_response())
 }

@@ -60,7 +60,7 @@ pub async fn show(
     let i = visible(&svc, &auth, &id).await?;
     let statuses = host_statuses(&svc).await?;
     let view = ServerView { base: &base, v, admin: auth.is_admin(), host_status: &statuses };
-    Ok(Json(json!({"server": view.full(&i)})))
+    Ok(Json(json!({"server": view.show(&i)})))
 }
 
 // ---------------------------------------------------------------- listing
@@ -229,7 +229,9 @@ async fn select(
     let all_tenants = admin
         && one("all_tenants")
             .is_some_and(|v| !matches!(v.to_ascii_lowercase().as_str(), "0" | "false" | "f" | "off" | "no" | "n"));
-    let project = if admin && (all_tenants || one("tenant_id").or(one("project_id")).is_some()) {
+    // Without all_tenants, tenant_id is ignored and the caller's project is
+    // listed, as Nova has done since lp:#1185290.
+    let project = if all_tenants {
         one("tenant_id").or(one("project_id")).map(String::from)
     } else {
         Some(auth.project_id.clone().unwrap_or_default())
@@ -471,6 +473,25 @@ fn string_field(m: &Map<String, Value>, key: &str, max: usize, required: bool) -
         Some(Value::String(s)) if s.chars().count() <= max => Ok(Some(s.clone())),
         Some(other) => Err(bad(format!("Invalid input for field/attribute {key}. Value: {other}."))),
     }
+}
+
+/// `hostname` (2.90): a host name of 2 to 63 letters, digits and inner
+/// hyphens; from 2.94 a fully qualified name of up to 255 characters.
+fn hostname_field(m: &Map<String, Value>, v: Microversion) -> Result<Option<String>> {
+    let Some(h) = string_field(m, "hostname", 255, false)? else { return Ok(None) };
+    let ok = if v.at_least(2, 94) {
+        !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+    } else {
+        let b = h.as_bytes();
+        (2..=63).contains(&b.len())
+            && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+            && b[0] != b'-'
+            && b[b.len() - 1] != b'-'
+    };
+    if !ok {
+        return Err(bad(format!("Invalid input for field/attribute hostname. Value: {h}.")));
+    }
+    Ok(Some(h))
 }
 
 /// Server names: 1 to 255 characters, no leading or trailing whitespace.
@@ -872,7 +893,7 @@ pub async fn create(
             if !views::check_user_data(contents) {
                 return Err(bad("Personality content could not be decoded."));
             }
-            if f["path"].as_str().unwrap_or_default().len() as i64 > quota(&svc, "injected_file_path_length") {
+            if f["path"].as_str().unwrap_or_default().len() as i64 > quota(&svc, "injected_file_path_bytes") {
                 return Err(ComputeError::OverLimit("Personality file path exceeds maximum 255".into()));
             }
             if (contents.len() * 3 / 4) as i64 > quota(&svc, "injected_file_content_bytes") {
@@ -888,15 +909,12 @@ pub async fn create(
     let mut ips = [None, None];
     for (n, (key, v6)) in [("accessIPv4", false), ("accessIPv6", true)].iter().enumerate() {
         if let Some(ip) = string_field(&m, key, 64, false)?.filter(|s| !s.is_empty()) {
-            let ok = match ip.parse::<std::net::IpAddr>() {
-                Ok(std::net::IpAddr::V6(_)) => *v6,
-                Ok(std::net::IpAddr::V4(_)) => !*v6,
-                Err(_) => false,
+            let addr = match ip.parse::<std::net::IpAddr>() {
+                Ok(a) if a.is_ipv6() == *v6 => a,
+                _ => return Err(bad(format!("Invalid input for field/attribute {key}. Value: {ip}."))),
             };
-            if !ok {
-                return Err(bad(format!("Invalid input for field/attribute {key}. Value: {ip}.")));
-            }
-            ips[n] = Some(ip);
+            // Kept in canonical form, as Nova does (`::babe:dc0c:1602`).
+            ips[n] = Some(addr.to_string());
         }
     }
     let disk_config = match m.get("OS-DCF:diskConfig").and_then(Value::as_str) {
@@ -996,7 +1014,7 @@ pub async fn create(
 
     let reservation_id = format!("r-{}", &common::id::new_hex_id()[..8]);
     let now = common::time::now_micros();
-    let hostname_given = if v.at_least(2, 90) { string_field(&m, "hostname", 63, false)? } else { None };
+    let hostname_given = if v.at_least(2, 90) { hostname_field(&m, v)? } else { None };
     let mut instances = Vec::new();
     for n in 0..allowed {
         let multi = allowed > 1;
@@ -1119,14 +1137,19 @@ pub async fn update(
         .transpose()?;
     let v4 = string_field(&m, "accessIPv4", 64, false)?;
     let v6 = string_field(&m, "accessIPv6", 64, false)?;
-    for (ip, want6) in [(&v4, false), (&v6, true)] {
-        if let Some(ip) = ip.as_ref().filter(|s| !s.is_empty()) {
-            let ok = matches!(ip.parse::<std::net::IpAddr>(), Ok(a) if a.is_ipv6() == want6);
-            if !ok {
-                return Err(bad(format!("Invalid input for field/attribute accessIP. Value: {ip}.")));
-            }
+    // Absent: unchanged; empty: cleared; else kept in canonical form.
+    let canonical = |ip: Option<String>, want6: bool| -> Result<Option<String>> {
+        match ip {
+            None => Ok(None),
+            Some(ip) if ip.is_empty() => Ok(Some(ip)),
+            Some(ip) => match ip.parse::<std::net::IpAddr>() {
+                Ok(a) if a.is_ipv6() == want6 => Ok(Some(a.to_string())),
+                _ => Err(bad(format!("Invalid input for field/attribute accessIP. Value: {ip}."))),
+            },
         }
-    }
+    };
+    let v4 = canonical(v4, false)?;
+    let v6 = canonical(v6, true)?;
     let disk_config = match m.get("OS-DCF:diskConfig").and_then(Value::as_str) {
         None => None,
         Some(d @ ("AUTO" | "MANUAL")) => Some(d.to_string()),
@@ -1134,7 +1157,7 @@ pub async fn update(
             return Err(bad(format!("Invalid input for field/attribute OS-DCF:diskConfig. Value: {other}.")))
         }
     };
-    let hostname = string_field(&m, "hostname", 63, false)?;
+    let hostname = if v.at_least(2, 90) { hostname_field(&m, v)? } else { None };
     let i = svc
         .store
         .update_instance(&id, |i| {
@@ -1161,7 +1184,7 @@ pub async fn update(
         .await?;
     let statuses = host_statuses(&svc).await?;
     let view = ServerView { base: &base, v, admin: auth.is_admin(), host_status: &statuses };
-    Ok(Json(json!({"server": view.full(&i)})))
+    Ok(Json(json!({"server": view.after_change(&i, false)})))
 }
 
 /// A locked server refuses changes from anyone but an admin.

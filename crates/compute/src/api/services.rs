@@ -13,7 +13,7 @@ use super::{admin_only, bad, json_body, ComputeApi, State};
 use crate::error::{ComputeError, Result};
 use crate::store::services::Service;
 
-async fn zone_of(svc: &ComputeApi, s: &Service) -> Result<String> {
+pub async fn zone_of(svc: &ComputeApi, s: &Service) -> Result<String> {
     if s.binary != crate::manager::BINARY {
         return Ok("internal".into());
     }

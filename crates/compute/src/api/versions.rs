@@ -47,8 +47,3 @@ pub async fn v21(base: BaseUrl) -> Json<Value> {
 pub async fn v2(base: BaseUrl) -> Json<Value> {
     Json(json!({"version": detailed(&base, "v2.0")}))
 }
-
-/// `/extensions`: gone from Nova's API, kept empty for old clients.
-pub async fn extensions() -> Json<Value> {
-    Json(json!({"extensions": []}))
-}

@@ -108,12 +108,9 @@ impl ServerView<'_> {
         if ["ACTIVE", "BUILD", "REBUILD", "RESIZE", "VERIFY_RESIZE", "MIGRATING"].contains(&status) {
             s["progress"] = json!(i.progress);
         }
-        if !i.network_info.is_empty() {
-            let groups: Vec<Value> = if i.security_groups.is_empty() {
-                vec![json!({"name": "default"})]
-            } else {
-                i.security_groups.iter().map(|g| json!({"name": g})).collect()
-            };
+        // Absent when the server has no interface, or every group was removed.
+        if !i.network_info.is_empty() && !i.security_groups.is_empty() {
+            let groups: Vec<Value> = i.security_groups.iter().map(|g| json!({"name": g})).collect();
             s["security_groups"] = json!(groups);
         }
         if self.admin {
@@ -161,9 +158,6 @@ impl ServerView<'_> {
         if self.v.at_least(2, 63) {
             s["trusted_image_certificates"] = Value::Null;
         }
-        if self.v.at_least(2, 71) {
-            s["server_groups"] = json!(i.server_group.iter().collect::<Vec<_>>());
-        }
         if self.v.at_least(2, 73) {
             s["locked_reason"] = json!(i.locked_reason);
         }
@@ -173,6 +167,48 @@ impl ServerView<'_> {
                 .as_ref()
                 .map(|z| z.split(':').next().unwrap_or_default().to_string())
                 .filter(|z| !z.is_empty()));
+        }
+        s
+    }
+}
+
+impl ServerView<'_> {
+    /// `GET /servers/{id}`: the detail view, and from 2.71 the server's group.
+    pub fn show(&self, i: &Instance) -> Value {
+        let mut s = self.full(i);
+        if self.v.at_least(2, 71) {
+            s["server_groups"] = json!(i.server_group.iter().collect::<Vec<_>>());
+        }
+        s
+    }
+
+    /// The answer to `PUT /servers/{id}` and to a rebuild: from 2.75 all that
+    /// `show` has; before, Nova's basic view without the extension attributes.
+    pub fn after_change(&self, i: &Instance, rebuild: bool) -> Value {
+        let mut s = self.show(i);
+        if let Some(m) = s.as_object_mut() {
+            m.remove("OS-EXT-SRV-ATTR:user_data");
+            if !self.v.at_least(2, 75) {
+                m.retain(|k, _| {
+                    !(k.starts_with("OS-EXT-")
+                        || k.starts_with("OS-SRV-USG:")
+                        || k.starts_with("os-extended-volumes:")
+                        || matches!(k.as_str(), "config_drive" | "security_groups" | "host_status" | "key_name"))
+                });
+                if let Some(addrs) = m.get_mut("addresses").and_then(Value::as_object_mut) {
+                    for list in addrs.values_mut().filter_map(Value::as_array_mut) {
+                        for a in list.iter_mut().filter_map(Value::as_object_mut) {
+                            a.retain(|k, _| k == "addr" || k == "version");
+                        }
+                    }
+                }
+                if rebuild && self.v.at_least(2, 54) {
+                    m.insert("key_name".into(), json!(i.key_name));
+                }
+            }
+            if rebuild && self.v.at_least(2, 57) {
+                m.insert("user_data".into(), json!(i.user_data));
+            }
         }
         s
     }

@@ -102,6 +102,10 @@ impl Conductor {
                 i.vm_state = vm_state::ERROR.into();
                 i.task_state = None;
                 i.fault = Some(fault);
+                // No host holds it any more (the last one undid its build), as
+                // Nova nils out host and node before each reschedule.
+                i.host = None;
+                i.node = None;
                 Ok(())
             })
             .await?;
@@ -121,11 +125,18 @@ impl Conductor {
 
     pub async fn build_instances(&self, a: BuildArgs, request_id: &str) {
         if let Err(e) = self.try_build_instances(&a, request_id).await {
-            tracing::error!(error = %e, "build_instances failed");
-            let (code, message) = match &e {
-                ComputeError::NoValidHost(m) => (500, m.clone()),
-                other => (500, other.to_string()),
+            // No room is the cloud working as designed; anything else is ours.
+            let message = match &e {
+                ComputeError::NoValidHost(m) => {
+                    tracing::warn!(reason = %m, "no valid host for the build");
+                    m.clone()
+                }
+                other => {
+                    tracing::error!(error = %other, "build_instances failed");
+                    other.to_string()
+                }
             };
+            let code = 500;
             for uuid in &a.uuids {
                 if let Err(e) = self.fail_build(uuid, code, &message, request_id).await {
                     tracing::error!(%uuid, error = %e, "could not record the build failure");

@@ -197,9 +197,11 @@ impl Conductor {
                 struct Unshelve {
                     uuid: String,
                     availability_zone: Option<String>,
+                    #[serde(default)]
+                    host: Option<String>,
                 }
                 let a: Unshelve = args(&m)?;
-                self.unshelve(&a.uuid, a.availability_zone, &request_id).await.map_err(remote)?;
+                self.unshelve(&a.uuid, a.availability_zone, a.host, &request_id).await.map_err(remote)?;
                 Ok(Value::Null)
             }
             "build_succeeded" => {

@@ -92,8 +92,8 @@ impl Conductor {
             status: "pre-migrating".into(),
             source_compute: Some(source.clone()),
             dest_compute: None,
-            old_flavor: Some(i.flavor.flavorid.clone()),
-            new_flavor: Some(flavor.flavorid.clone()),
+            old_flavor: Some(i.flavor.internal_id.to_string()),
+            new_flavor: Some(flavor.internal_id.to_string()),
             project_id: i.project_id.clone(),
             user_id: i.user_id.clone(),
             created_at: now,
@@ -136,12 +136,19 @@ impl Conductor {
     }
 
     /// Unshelving an offloaded instance: a host is chosen and claimed again.
-    pub async fn unshelve(&self, uuid: &str, zone: Option<String>, request_id: &str) -> Result<()> {
+    pub async fn unshelve(
+        &self,
+        uuid: &str,
+        zone: Option<String>,
+        host: Option<String>,
+        request_id: &str,
+    ) -> Result<()> {
         let mut i = self.store.instance(uuid).await?;
         if zone.is_some() {
             i.requested_availability_zone = zone.clone();
         }
-        let spec = self.request_spec(&i, 0).await?;
+        let mut spec = self.request_spec(&i, 0).await?;
+        spec.force_host = host;
         let chosen = match self.scheduler.select_destinations(&[spec], request_id).await {
             Ok(c) => c,
             Err(e) => {

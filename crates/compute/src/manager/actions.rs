@@ -3,7 +3,7 @@
 //! has already checked the state and set the task; the host does the work
 //! through the driver and writes the outcome through the conductor.
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use super::ComputeHost;
@@ -33,6 +33,36 @@ impl ComputeHost {
     pub(super) async fn console_output(&self, uuid: &str) -> Result<String> {
         let i = self.conductor.instance_get(uuid).await?;
         Ok(self.driver.console_output(&i).await?)
+    }
+
+    /// Keeps the newest `keep` backups of this kind of the instance and
+    /// deletes the rest, as Nova's `_rotate_backups` does.
+    async fn rotate_backups(&self, i: &Instance, kind: &str, keep: usize) -> Result<()> {
+        let mut url =
+            reqwest::Url::parse("http://image/v2/images").map_err(|e| ComputeError::Internal(e.to_string()))?;
+        url.query_pairs_mut()
+            .append_pair("image_type", "backup")
+            .append_pair("backup_type", kind)
+            .append_pair("instance_uuid", &i.uuid)
+            .append_pair("sort_key", "created_at")
+            .append_pair("sort_dir", "desc");
+        let path = format!("/v2/images?{}", url.query().unwrap_or_default());
+        let listed = self.session.expect("image", Method::GET, &path, None, None, StatusCode::OK).await?;
+        for old in listed["images"].as_array().into_iter().flatten().skip(keep) {
+            let id = old["id"].as_str().unwrap_or_default();
+            let (status, body) =
+                self.session.call("image", Method::DELETE, &format!("/v2/images/{id}"), None, None).await?;
+            if !status.is_success() && status != StatusCode::NOT_FOUND {
+                return Err(crate::clients::remote_error("image", status, &body));
+            }
+            tracing::info!(instance = %i.uuid, image = id, "rotated out an old backup");
+        }
+        Ok(())
+    }
+
+    pub(super) async fn diagnostics(&self, uuid: &str) -> Result<Value> {
+        let i = self.conductor.instance_get(uuid).await?;
+        Ok(self.driver.diagnostics(&i).await?)
     }
 
     /// Runs one action: the driver call, then the states it leaves. A
@@ -66,6 +96,10 @@ impl ComputeHost {
 
     async fn run_action(&self, method: &str, i: &Instance, a: &Value, request_id: &str) -> Result<Value> {
         match method {
+            "inject_network_info" => {
+                let vifs = self.refresh_network_info(i).await?;
+                self.driver.inject_network_info(i, &vifs).await?;
+            }
             "start_instance" => {
                 self.driver.power_on(i).await?;
                 self.set(i, vm_state::ACTIVE, power_state::RUNNING).await?;
@@ -131,6 +165,9 @@ impl ComputeHost {
                     )));
                 }
                 self.conductor.instance_update(&i.uuid, json!({"task_state": null}), None).await?;
+                if let (Some(kind), Some(keep)) = (a["backup_type"].as_str(), a["rotation"].as_u64()) {
+                    self.rotate_backups(i, kind, keep as usize).await?;
+                }
             }
             "attach_interface" => return self.attach_interface(i, a).await,
             "detach_interface" => {

@@ -169,6 +169,7 @@ impl ComputeHost {
             }
             "terminate_instance" => self.terminate(&a.uuid, request_id).await.map(|_| Value::Null),
             "get_console_output" => self.console_output(&a.uuid).await.map(Value::String),
+            "get_diagnostics" => self.diagnostics(&a.uuid).await,
             other => self.instance_action(other, &a.uuid, &m.args, request_id).await,
         }
     }

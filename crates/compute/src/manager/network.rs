@@ -181,6 +181,35 @@ impl ComputeHost {
         Ok(())
     }
 
+    /// Rebuilds the instance's interface cache from its ports as the network
+    /// service has them now (Nova's inject_network_info refresh), keeping
+    /// what the cache alone knows: tags, floating IPs, who made each port.
+    pub(super) async fn refresh_network_info(&self, i: &Instance) -> Result<Vec<Vif>> {
+        let listed = self
+            .session
+            .expect("network", Method::GET, &format!("/v2.0/ports?device_id={}", i.uuid), None, None, StatusCode::OK)
+            .await?;
+        let mut names = HashMap::new();
+        let mut vifs = Vec::new();
+        for port in listed["ports"].as_array().into_iter().flatten() {
+            let id = port["id"].as_str().unwrap_or_default();
+            let old = i.network_info.iter().find(|v| v.port_id == id);
+            let mut vif = self
+                .vif_from_port(port, old.is_none_or(|v| v.created_here), old.and_then(|v| v.tag.clone()), &mut names)
+                .await?;
+            if let Some(old) = old {
+                for ip in &mut vif.fixed_ips {
+                    if let Some(o) = old.fixed_ips.iter().find(|o| o.ip_address == ip.ip_address) {
+                        ip.floating_ips = o.floating_ips.clone();
+                    }
+                }
+            }
+            vifs.push(vif);
+        }
+        self.conductor.instance_update(&i.uuid, json!({"network_info": vifs}), None).await?;
+        Ok(vifs)
+    }
+
     /// Deletes a port, or (for a user's own port) unbinds it.
     pub(super) async fn release_port(&self, id: &str, keep: bool) -> Result<()> {
         let (status, body) = if keep {

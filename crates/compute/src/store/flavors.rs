@@ -22,6 +22,7 @@ fn flavor_from_row(r: &AnyRow) -> Result<Flavor> {
         is_public: r.flag("is_public")?,
         disabled: r.flag("disabled")?,
         description: r.opt_str("description")?,
+        internal_id: r.int("internal_id")?,
         extra_specs: BTreeMap::new(),
     })
 }
@@ -35,7 +36,8 @@ impl Store {
         let mut w = self.db.begin_write().await?;
         let done = self
             .db
-            .q("INSERT INTO flavor (flavorid, name, memory_mb, vcpus, root_gb, ephemeral_gb, swap, rxtx_factor, is_public, disabled, description, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+            // The next integer id, taken inside the write transaction.
+            .q("INSERT INTO flavor (flavorid, name, memory_mb, vcpus, root_gb, ephemeral_gb, swap, rxtx_factor, is_public, disabled, description, created_at, internal_id) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(MAX(internal_id), 0) + 1 FROM flavor")
             .bind(f.flavorid.clone())
             .bind(f.name.clone())
             .bind(f.memory_mb)

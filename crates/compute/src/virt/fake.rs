@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::{ComputeDriver, DriverError, DriverResult, HostInfo};
 use crate::config::HostResources;
@@ -17,6 +17,7 @@ struct Guest {
     power_state: i64,
     console: Vec<String>,
     vifs: Vec<String>,
+    started: std::time::Instant,
 }
 
 pub struct FakeDriver {
@@ -83,6 +84,7 @@ impl ComputeDriver for FakeDriver {
             power_state: power_state::RUNNING,
             console,
             vifs: vifs.iter().map(|v| v.port_id.clone()).collect(),
+            started: std::time::Instant::now(),
         };
         self.guests
             .lock()
@@ -138,6 +140,37 @@ impl ComputeDriver for FakeDriver {
 
     async fn console_output(&self, i: &Instance) -> DriverResult<String> {
         self.with_guest(&i.uuid, |g| g.console.join("\n") + "\n")
+    }
+
+    /// A fake guest does no work: its counters are all zero. Like Nova's fake
+    /// driver it calls itself libvirt, the only value clients accept that fits.
+    async fn diagnostics(&self, i: &Instance) -> DriverResult<Value> {
+        let (power, uptime, ports) =
+            self.with_guest(&i.uuid, |g| (g.power_state, g.started.elapsed().as_secs(), g.vifs.clone()))?;
+        let state = match power {
+            power_state::RUNNING => "running",
+            power_state::PAUSED => "paused",
+            power_state::SUSPENDED => "suspended",
+            power_state::SHUTDOWN => "shutdown",
+            _ => "pending",
+        };
+        let nics: Vec<Value> = ports
+            .iter()
+            .map(|p| {
+                let mac = i.network_info.iter().find(|v| v.port_id == *p).map(|v| v.mac_address.clone());
+                json!({"mac_address": mac, "rx_octets": 0, "rx_errors": 0, "rx_drop": 0, "rx_packets": 0, "rx_rate": null,
+                    "tx_octets": 0, "tx_errors": 0, "tx_drop": 0, "tx_packets": 0, "tx_rate": null})
+            })
+            .collect();
+        let cpus: Vec<Value> = (0..i.flavor.vcpus).map(|n| json!({"id": n, "time": 0, "utilisation": null})).collect();
+        Ok(json!({
+            "state": state, "driver": "libvirt", "hypervisor": "fake", "hypervisor_os": "linux",
+            "uptime": uptime, "config_drive": i.config_drive == "True", "num_cpus": i.flavor.vcpus,
+            "num_nics": nics.len(), "num_disks": 1,
+            "memory_details": {"maximum": i.flavor.memory_mb, "used": 0},
+            "cpu_details": cpus, "nic_details": nics,
+            "disk_details": [{"read_bytes": 0, "read_requests": 0, "write_bytes": 0, "write_requests": 0, "errors_count": 0}],
+        }))
     }
 
     async fn attach_interface(&self, i: &Instance, vif: &Vif) -> DriverResult<()> {

@@ -54,6 +54,13 @@ pub trait ComputeDriver: Send + Sync {
     async fn snapshot(&self, instance: &Instance) -> DriverResult<Vec<u8>>;
     /// The guest's console log.
     async fn console_output(&self, instance: &Instance) -> DriverResult<String>;
+    /// The guest's counters in Nova's standard diagnostics form (2.48).
+    async fn diagnostics(&self, instance: &Instance) -> DriverResult<Value>;
+    /// Tells the guest its current interfaces (a driver without a channel
+    /// into the guest has nothing to do).
+    async fn inject_network_info(&self, _instance: &Instance, _vifs: &[Vif]) -> DriverResult<()> {
+        Ok(())
+    }
     async fn attach_interface(&self, instance: &Instance, vif: &Vif) -> DriverResult<()>;
     async fn detach_interface(&self, instance: &Instance, vif: &Vif) -> DriverResult<()>;
     /// The power state the hypervisor reports (`model::power_state`).

@@ -1,8 +1,12 @@
 //! `ferrostack bench …`: speed figures with machine-readable output. Timings are
 //! measured here, never asserted in tests.
 
+mod boot;
 mod scheduler;
 mod tokens;
+
+use std::sync::Arc;
+use std::time::Instant;
 
 use clap::Subcommand;
 
@@ -14,12 +18,16 @@ pub enum Bench {
     /// The filter scheduler alone on a workload in the shared format
     /// (hosts.json, requests.json): decisions per second and each choice.
     Scheduler(scheduler::Args),
+    /// Servers booted through the REST API of a fresh all-in-one on fake
+    /// hosts: submission latency, time to ACTIVE, deletes, and leaks.
+    Boot(boot::Args),
 }
 
 pub async fn run(b: Bench) -> anyhow::Result<()> {
     match b {
         Bench::Tokens(args) => tokens::run(args).await,
         Bench::Scheduler(args) => scheduler::run(args),
+        Bench::Boot(args) => boot::run(args).await,
     }
 }
 
@@ -34,4 +42,38 @@ pub fn percentiles(mut micros: Vec<u64>) -> serde_json::Value {
         micros[i] as f64 / 1000.0
     };
     serde_json::json!({"p50": at(0.5), "p90": at(0.9), "p99": at(0.99), "max": at(1.0)})
+}
+
+/// Runs `n` requests, `concurrency` at a time; returns each result with its
+/// latency in microseconds.
+pub async fn run_concurrently<F, Fut>(n: usize, concurrency: usize, make: F) -> anyhow::Result<Vec<(String, u64)>>
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<String>> + Send + 'static,
+{
+    let make = Arc::new(make);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut workers = Vec::new();
+    for _ in 0..concurrency.max(1) {
+        let (make, next) = (make.clone(), next.clone());
+        workers.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if i >= n {
+                    break;
+                }
+                let t = Instant::now();
+                let v = make(i).await?;
+                out.push((i, v, t.elapsed().as_micros() as u64));
+            }
+            anyhow::Ok(out)
+        }));
+    }
+    let mut all = Vec::new();
+    for w in workers {
+        all.extend(w.await??);
+    }
+    all.sort_by_key(|(i, _, _)| *i);
+    Ok(all.into_iter().map(|(_, v, l)| (v, l)).collect())
 }

@@ -46,7 +46,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
     // Issue.
     let started = Instant::now();
-    let results = run_concurrently(args.requests, args.concurrency, {
+    let results = super::run_concurrently(args.requests, args.concurrency, {
         let (client, body, url) = (client.clone(), body.clone(), issue_url.clone());
         move |_| {
             let (client, body, url) = (client.clone(), body.clone(), url.clone());
@@ -64,7 +64,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     // Validate each token with another.
     let tokens = Arc::new(tokens);
     let started = Instant::now();
-    let results = run_concurrently(args.requests, args.concurrency, {
+    let results = super::run_concurrently(args.requests, args.concurrency, {
         let (client, tokens, url) = (client.clone(), tokens.clone(), issue_url.clone());
         move |i| {
             let (client, tokens, url) = (client.clone(), tokens.clone(), url.clone());
@@ -101,38 +101,4 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     });
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())
-}
-
-/// Runs `n` requests, `concurrency` at a time; returns each result with its
-/// latency in microseconds.
-async fn run_concurrently<F, Fut>(n: usize, concurrency: usize, make: F) -> anyhow::Result<Vec<(String, u64)>>
-where
-    F: Fn(usize) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = anyhow::Result<String>> + Send + 'static,
-{
-    let make = Arc::new(make);
-    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let mut workers = Vec::new();
-    for _ in 0..concurrency.max(1) {
-        let (make, next) = (make.clone(), next.clone());
-        workers.push(tokio::spawn(async move {
-            let mut out = Vec::new();
-            loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                if i >= n {
-                    break;
-                }
-                let t = Instant::now();
-                let v = make(i).await?;
-                out.push((i, v, t.elapsed().as_micros() as u64));
-            }
-            anyhow::Ok(out)
-        }));
-    }
-    let mut all = Vec::new();
-    for w in workers {
-        all.extend(w.await??);
-    }
-    all.sort_by_key(|(i, _, _)| *i);
-    Ok(all.into_iter().map(|(_, v, l)| (v, l)).collect())
 }

@@ -240,6 +240,14 @@ pub async fn show(State(svc): State<Arc<ImageService>>, auth: Auth, Path(id): Pa
     Ok(Json(Value::Object(render(&visible_image(&svc, &auth, &id).await?))))
 }
 
+/// `GET /v2/images/{id}/tasks` (2.12): the asynchronous tasks that worked on
+/// the image. Data here only ever arrives synchronously (`PUT /file`), so
+/// there are none to show.
+pub async fn tasks(State(svc): State<Arc<ImageService>>, auth: Auth, Path(id): Path<String>) -> Result<Json<Value>> {
+    visible_image(&svc, &auth, &id).await?;
+    Ok(Json(json!({"tasks": []})))
+}
+
 /// A list filter value with Glance's operators: `in:a,b` and, for times and
 /// sizes, `gt:`, `gte:`, `lt:`, `lte:`, `eq:`, `neq:`.
 fn matches_filter(v: Option<&Value>, wanted: &str) -> bool {

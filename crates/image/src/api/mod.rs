@@ -2,6 +2,7 @@
 
 pub mod data;
 pub mod images;
+mod info;
 pub mod members;
 mod schemas;
 
@@ -23,11 +24,13 @@ pub fn router(svc: Arc<ImageService>, tokens: Arc<TokenCache>) -> Router {
         .route("/v2/images", get(images::list).post(images::create))
         .route("/v2/images/{id}", get(images::show).patch(images::update).delete(images::delete))
         .route("/v2/images/{id}/file", put(data::upload).get(data::download))
+        .route("/v2/images/{id}/tasks", get(images::tasks))
         .route("/v2/images/{id}/actions/deactivate", post(images::deactivate))
         .route("/v2/images/{id}/actions/reactivate", post(images::reactivate))
         .route("/v2/images/{id}/tags/{tag}", put(images::add_tag).delete(images::remove_tag))
         .route("/v2/images/{id}/members", get(members::list).post(members::create))
         .route("/v2/images/{id}/members/{member}", get(members::show).put(members::update).delete(members::delete))
+        .route("/v2/info/import", get(info::import_methods))
         .route("/v2/schemas/image", get(schemas::image))
         .route("/v2/schemas/images", get(schemas::images))
         .route("/v2/schemas/member", get(schemas::member))
