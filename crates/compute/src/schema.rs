@@ -175,4 +175,13 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "flavors get Nova's integer id, which migrations refer to",
         statements: &["ALTER TABLE flavor ADD COLUMN internal_id BIGINT NOT NULL DEFAULT 0"],
     },
+    Migration {
+        version: 3,
+        description: "instances carry `deleted` as a column, so live ones are found without reading the dead",
+        statements: &[
+            "ALTER TABLE instance ADD COLUMN deleted VARCHAR(8) NOT NULL DEFAULT 'false'",
+            "UPDATE instance SET deleted = 'true' WHERE attrs LIKE '%\"deleted\":true%'",
+            "CREATE INDEX instance_project_live ON instance (project_id, deleted)",
+        ],
+    },
 ];

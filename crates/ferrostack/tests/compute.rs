@@ -74,6 +74,12 @@ async fn memory_used(s: &Session) -> Vec<(String, u64)> {
     used
 }
 
+/// `totalInstancesUsed` from `/limits`: what the quota sees.
+async fn instances_used(s: &Session) -> u64 {
+    let limits = s.expect(200, Method::GET, "compute", "/limits", None).await;
+    limits["limits"]["absolute"]["totalInstancesUsed"].as_u64().expect("totalInstancesUsed")
+}
+
 async fn delete_and_wait(s: &Session, id: &str) {
     s.expect(204, Method::DELETE, "compute", &format!("/servers/{id}"), None).await;
     s.wait_for("compute", &format!("/servers/{id}"), WAIT, |b| b["itemNotFound"].is_object()).await;
@@ -100,6 +106,7 @@ async fn a_server_boots_with_an_address_and_its_delete_leaves_nothing() {
     assert_eq!(ports[0]["fixed_ips"][0]["ip_address"], addr);
     let actions = s.expect(200, Method::GET, "compute", &format!("/servers/{id}/os-instance-actions"), None).await;
     assert_eq!(actions["instanceActions"][0]["action"], "create");
+    assert_eq!(instances_used(&s).await, 1, "the quota counts the live server");
     let during = memory_used(&s).await;
     let grew: u64 = during.iter().zip(&before).map(|(d, b)| d.1 - b.1).sum();
     assert_eq!(grew, 512, "m1.tiny claims 512 MiB: {before:?} → {during:?}");
@@ -116,6 +123,7 @@ async fn a_server_boots_with_an_address_and_its_delete_leaves_nothing() {
     delete_and_wait(&s, &id).await;
     assert!(ports_of(&s, &id).await.is_empty(), "the server's port went with it");
     assert_eq!(memory_used(&s).await, before, "the claim was released");
+    assert_eq!(instances_used(&s).await, 0, "a deleted server no longer counts against the quota");
 }
 
 #[tokio::test]

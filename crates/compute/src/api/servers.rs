@@ -567,8 +567,7 @@ pub async fn project_quota(svc: &ComputeApi, project: &str, name: &str) -> Resul
 
 /// Instances, cores and RAM a project uses now.
 pub async fn usage(svc: &ComputeApi, project: &str) -> Result<(i64, i64, i64)> {
-    let live: Vec<Instance> = svc.store.instances(Some(project)).await?.into_iter().filter(|i| !i.deleted).collect();
-    Ok((live.len() as i64, live.iter().map(|i| i.flavor.vcpus).sum(), live.iter().map(|i| i.flavor.memory_mb).sum()))
+    svc.store.project_usage(project).await
 }
 
 /// Resolves `networks` into ports to make or take, checked with the user's

@@ -137,6 +137,14 @@ pub struct Selection {
     pub host: String,
     pub node: String,
     pub alternates: Vec<String>,
+    /// What each filter did on the way to this choice (for the log).
+    #[serde(default)]
+    pub steps: Vec<FilterStep>,
+}
+
+/// `RamFilter: 4 -> 3, …`: the filter chain in one line.
+pub fn describe_steps(steps: &[FilterStep]) -> String {
+    steps.iter().map(|s| format!("{}: {} -> {}", s.filter, s.hosts_in, s.hosts_out)).collect::<Vec<_>>().join(", ")
 }
 
 /// No host for an instance, with what each filter did.
@@ -150,9 +158,7 @@ impl std::fmt::Display for NoValidHost {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "No valid host was found. There are not enough hosts available.")?;
         if !self.steps.is_empty() {
-            let steps: Vec<String> =
-                self.steps.iter().map(|s| format!("{}: {} -> {}", s.filter, s.hosts_in, s.hosts_out)).collect();
-            write!(f, " Filters: {}", steps.join(", "))?;
+            write!(f, " Filters: {}", describe_steps(&self.steps))?;
         }
         Ok(())
     }
@@ -221,7 +227,12 @@ impl Scheduler {
             }
             let alternates =
                 ranked.iter().skip(1).take(self.options.max_attempts - 1).map(|&i| hosts[i].host.clone()).collect();
-            chosen.push(Selection { host: hosts[best].host.clone(), node: hosts[best].node.clone(), alternates });
+            chosen.push(Selection {
+                host: hosts[best].host.clone(),
+                node: hosts[best].node.clone(),
+                alternates,
+                steps,
+            });
         }
         Ok(chosen)
     }

@@ -117,7 +117,7 @@ impl SchedulerService {
         let mut selections = match self.scheduler.select(&mut hosts, &specs) {
             Ok(s) => s,
             Err(e) => {
-                tracing::warn!(instance = %e.instance_uuid, steps = ?e.steps, "no valid host");
+                tracing::warn!(instance = %e.instance_uuid, filters = %super::describe_steps(&e.steps), "no valid host");
                 return Err(ComputeError::NoValidHost(e.to_string()));
             }
         };
@@ -153,7 +153,13 @@ impl SchedulerService {
                 sel.node = nodes.get(&host).map(|n| n.hypervisor_hostname.clone()).unwrap_or_default();
                 sel.host = host.clone();
             }
-            tracing::info!(instance = %spec.instance_uuid, host = %sel.host, alternates = ?sel.alternates, "scheduled");
+            tracing::info!(
+                instance = %spec.instance_uuid,
+                host = %sel.host,
+                alternates = ?sel.alternates,
+                filters = %super::describe_steps(&sel.steps),
+                "scheduled"
+            );
             claimed.push((spec.instance_uuid.clone(), host));
         }
         Ok(selections)

@@ -3,6 +3,7 @@
 //! actions can still be read.
 
 use db::records::{Kind, Record};
+use db::RowExt;
 use serde_json::Value;
 
 use super::Store;
@@ -10,7 +11,7 @@ use crate::error::{ComputeError, Result};
 use crate::model::Instance;
 
 pub const INSTANCE: Kind =
-    Kind { table: "instance", name: "instance", not_found: "InstanceNotFound", keys: &["user_id", "host"] };
+    Kind { table: "instance", name: "instance", not_found: "InstanceNotFound", keys: &["user_id", "host", "deleted"] };
 
 fn to_record(i: &Instance) -> Record {
     let attrs = match serde_json::to_value(i) {
@@ -80,6 +81,35 @@ impl Store {
     pub async fn instances(&self, project_id: Option<&str>) -> Result<Vec<Instance>> {
         let by = project_id.map(|p| ("project_id", p));
         self.db.list_records(&INSTANCE, by).await?.into_iter().map(from_record).collect()
+    }
+
+    /// A project's live instances: how many, and the vCPUs and RAM their
+    /// flavors take (for quotas). Reads only the flavor of each.
+    pub async fn project_usage(&self, project_id: &str) -> Result<(i64, i64, i64)> {
+        #[derive(serde::Deserialize)]
+        struct Sized {
+            flavor: SizeOf,
+        }
+        #[derive(serde::Deserialize)]
+        struct SizeOf {
+            vcpus: i64,
+            memory_mb: i64,
+        }
+        let rows = self
+            .db
+            .fetch_all(
+                self.db
+                    .q("SELECT attrs FROM instance WHERE project_id = ? AND deleted = 'false'")
+                    .bind(project_id.to_string()),
+            )
+            .await?;
+        let mut usage = (0, 0, 0);
+        for r in &rows {
+            let s: Sized = serde_json::from_str(&r.str("attrs")?)
+                .map_err(|e| ComputeError::Internal(format!("an instance of {project_id} is unreadable: {e}")))?;
+            usage = (usage.0 + 1, usage.1 + s.flavor.vcpus, usage.2 + s.flavor.memory_mb);
+        }
+        Ok(usage)
     }
 
     /// Live instances placed on `host`.

@@ -31,6 +31,9 @@ pub struct Args {
     /// Give up on a phase after this many seconds.
     #[arg(long, default_value_t = 600)]
     timeout: u64,
+    /// Keep the cloud's log here (each request with its service and time).
+    #[arg(long)]
+    log: Option<std::path::PathBuf>,
 }
 
 const PASSWORD: &str = "bench-Secret1";
@@ -65,7 +68,7 @@ fn start_cloud(dir: &std::path::Path, args: &Args) -> anyhow::Result<Cloud> {
         .args(["--admin-password", PASSWORD, "--config-file"])
         .arg(&conf)
         .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(dir.join("server.log"))?)
+        .stderr(std::fs::File::create(args.log.clone().unwrap_or_else(|| dir.join("server.log")))?)
         .spawn()
         .context("starting the all-in-one")?;
     let mut line = String::new();

@@ -96,12 +96,13 @@ fn random_mac(base: &str) -> String {
 }
 
 async fn mac_taken(net: &Network, conn: &mut AnyConnection, network_id: &str, mac: &str) -> Result<bool> {
+    // By the indexed MAC column: a handful of rows, not the whole network.
     Ok(net
         .store
-        .list_in(conn, &PORT, Some(("network_id", network_id)))
+        .list_in(conn, &PORT, Some(("mac_address", mac)))
         .await?
         .iter()
-        .any(|p| p.str("mac_address") == Some(mac)))
+        .any(|p| p.str("network_id") == Some(network_id)))
 }
 
 /// Validates allowed address pairs: an address or CIDR each, the MAC defaulting
