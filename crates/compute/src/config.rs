@@ -28,6 +28,16 @@ pub const ALLOW_RESIZE_TO_SAME_HOST: Opt =
 pub const FAKE_FAIL_HOSTS: Opt =
     opt("fake", "fail_hosts", "", "Fake hosts that fail every spawn (to exercise rescheduling), comma-separated.");
 pub const FAKE_HOSTS: Opt = opt("fake", "hosts", "1", "Compute hosts the all-in-one simulates with the fake driver.");
+pub const VNC_ENABLED: Opt = opt("vnc", "enabled", "true", "Whether servers' VNC consoles are offered.");
+pub const NOVNCPROXY_BASE_URL: Opt = opt(
+    "vnc",
+    "novncproxy_base_url",
+    "http://127.0.0.1:6080/vnc_auto.html",
+    "The noVNC page console URLs point at; the token follows in its `path`.",
+);
+pub const NOVNC_WEB: Opt =
+    opt("vnc", "novnc_web", "/usr/share/novnc", "Where the console proxy finds the noVNC page it serves.");
+pub const CONSOLE_TOKEN_TTL: Opt = opt("consoleauth", "token_ttl", "600", "Seconds a console token stays valid.");
 pub const FAKE_VCPUS: Opt = opt("fake", "vcpus", "16", "Cores of each fake host.");
 pub const FAKE_MEMORY_MB: Opt = opt("fake", "memory_mb", "65536", "Memory of each fake host, in MiB.");
 pub const FAKE_LOCAL_GB: Opt = opt("fake", "local_gb", "1000", "Disk of each fake host, in GiB.");
@@ -69,6 +79,10 @@ pub const OPTS: &[Opt] = &[
     ALLOW_RESIZE_TO_SAME_HOST,
     FAKE_FAIL_HOSTS,
     FAKE_HOSTS,
+    VNC_ENABLED,
+    NOVNCPROXY_BASE_URL,
+    NOVNC_WEB,
+    CONSOLE_TOKEN_TTL,
     FAKE_VCPUS,
     FAKE_MEMORY_MB,
     FAKE_LOCAL_GB,
@@ -134,6 +148,10 @@ pub struct ComputeConfig {
     pub scheduler: SchedulerOptions,
     /// Default quota limits by Nova's resource names.
     pub quotas: Vec<(&'static str, i64)>,
+    pub vnc_enabled: bool,
+    pub novncproxy_base_url: String,
+    pub novnc_web: Option<std::path::PathBuf>,
+    pub console_token_ttl: std::time::Duration,
 }
 
 /// The machine's host name, for `[DEFAULT] host` left empty.
@@ -180,6 +198,10 @@ impl ComputeConfig {
                 region: REGION.get(c)?,
             },
             scheduler: SchedulerOptions::from_config(c)?,
+            vnc_enabled: VNC_ENABLED.get_bool(c)?,
+            novncproxy_base_url: NOVNCPROXY_BASE_URL.get(c)?,
+            novnc_web: NOVNC_WEB.get_str(c).map(std::path::PathBuf::from).filter(|p| p.is_dir()),
+            console_token_ttl: std::time::Duration::from_secs(CONSOLE_TOKEN_TTL.get::<u64>(c)?.max(1)),
             quotas: vec![
                 quota(&QUOTA_INSTANCES)?,
                 quota(&QUOTA_CORES)?,

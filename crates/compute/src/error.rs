@@ -13,6 +13,8 @@ pub enum ComputeError {
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
     Conflict(String),
     /// Over a quota: Nova answers 403 for servers and most resources.
     #[error("{0}")]
@@ -54,6 +56,7 @@ impl From<ComputeError> for ApiError {
             ComputeError::NotFound(_) => Fault::not_found(m),
             ComputeError::BadRequest(_) => Fault::bad_request(m),
             ComputeError::Forbidden(_) | ComputeError::OverQuota(_) => Fault::forbidden(m),
+            ComputeError::Unauthorized(_) => Fault::unauthorized(m),
             ComputeError::Conflict(_) => Fault::conflict(m),
             ComputeError::OverLimit(_) => Fault::new(413, m),
             ComputeError::NoValidHost(_) => Fault::bad_request(m),

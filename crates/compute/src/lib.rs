@@ -9,6 +9,7 @@ pub mod api;
 pub mod clients;
 pub mod conductor;
 pub mod config;
+pub mod console_proxy;
 pub mod error;
 pub mod keygen;
 pub mod manager;

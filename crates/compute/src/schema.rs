@@ -184,4 +184,18 @@ pub const MIGRATIONS: &[Migration] = &[
             "CREATE INDEX instance_project_live ON instance (project_id, deleted)",
         ],
     },
+    Migration {
+        version: 4,
+        description: "console tokens: what a console proxy may connect a token's holder to",
+        statements: &[
+            "CREATE TABLE console_auth_token (
+            token_hash VARCHAR(64) PRIMARY KEY,
+            instance_uuid VARCHAR(64) NOT NULL,
+            console_type VARCHAR(32) NOT NULL,
+            host VARCHAR(255) NOT NULL,
+            port BIGINT NOT NULL,
+            expires BIGINT NOT NULL)",
+            "CREATE INDEX console_auth_token_instance ON console_auth_token (instance_uuid)",
+        ],
+    },
 ];

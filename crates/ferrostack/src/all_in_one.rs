@@ -39,6 +39,9 @@ pub struct Args {
     /// Compute (Nova) port; 0 picks a free one.
     #[arg(long, default_value_t = 8774)]
     pub compute_port: u16,
+    /// Console proxy (noVNC websocket) port; 0 picks a free one.
+    #[arg(long, default_value_t = 6080)]
+    pub console_port: u16,
     /// The admin password; generated and kept in the state directory when absent.
     #[arg(long, env = "FERROSTACK_ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<String>,
@@ -132,6 +135,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let network_listener = listen(args.bind, args.network_port, "networking").await?;
     let image_listener = listen(args.bind, args.image_port, "image").await?;
     let compute_listener = listen(args.bind, args.compute_port, "compute").await?;
+    let console_listener = listen(args.bind, args.console_port, "console proxy").await?;
     let url = |l: &tokio::net::TcpListener| -> anyhow::Result<String> {
         Ok(format!("http://{host}:{}", l.local_addr()?.port()))
     };
@@ -179,6 +183,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let mut compute_config = with_database(&config, &state, "compute.db");
     compute_config.set_default("service_user", "auth_url", auth_url.clone());
     compute_config.set_default("service_user", "password", service_password);
+    let console_url = format!("{}/vnc_auto.html", url(&console_listener)?);
+    compute_config.set_default("vnc", "novncproxy_base_url", console_url);
     let compute_config = ComputeConfig::from_config(&compute_config)?;
     let hosts = compute::fake_host_names(&compute_config);
     for h in hosts.iter().filter(|h| **h != agent_host) {
@@ -189,6 +195,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let compute_server = tokio::spawn(api::server::serve(
         compute_listener,
         compute::api::router(compute.api.clone(), tokens),
+        shutdown_signal(),
+    ));
+    let console_server = tokio::spawn(api::server::serve(
+        console_listener,
+        compute::console_proxy::router(compute.api.store.clone(), compute_config.novnc_web.clone()),
         shutdown_signal(),
     ));
     operator.default_flavors(&compute_url).await.context("creating the default flavors")?;
@@ -208,5 +219,6 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     network_server.await??;
     image_server.await??;
     compute_server.await??;
+    console_server.await??;
     Ok(())
 }

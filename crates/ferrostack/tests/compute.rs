@@ -9,8 +9,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{AllInOne, Session};
+use futures::{SinkExt, StreamExt};
 use reqwest::Method;
 use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -227,4 +229,59 @@ async fn a_build_cut_short_by_a_crash_finishes_after_the_restart() {
     assert_eq!(ports[0]["status"], "ACTIVE");
     delete_and_wait(&s, &id).await;
     assert!(ports_of(&s, &id).await.is_empty());
+}
+
+/// Reads `n` bytes of the console stream, however the proxy framed them.
+async fn console_bytes<S>(ws: &mut S, pending: &mut Vec<u8>, n: usize) -> Vec<u8>
+where
+    S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    while pending.len() < n {
+        match ws.next().await.expect("the console stream ended").expect("a console frame") {
+            Message::Binary(b) => pending.extend_from_slice(&b),
+            Message::Close(_) => panic!("the console closed"),
+            _ => {}
+        }
+    }
+    pending.drain(..n).collect()
+}
+
+#[tokio::test]
+async fn a_console_url_reaches_the_guest_display_through_the_proxy() {
+    let dir = tempfile::tempdir().unwrap();
+    let cloud = AllInOne::start(&dir.path().join("state"));
+    let s = Session::admin(&cloud).await;
+    let net = private_network(&s).await;
+    let image = image_id(&s).await;
+    let id = boot(&s, "viewer", &image, &net, None).await;
+    assert_eq!(settled(&s, &id).await["status"], "ACTIVE");
+
+    let ask = json!({"remote_console": {"protocol": "vnc", "type": "novnc"}});
+    let body = s.expect(200, Method::POST, "compute", &format!("/servers/{id}/remote-consoles"), Some(ask)).await;
+    let url = body["remote_console"]["url"].as_str().unwrap().to_string();
+    let (page, token) = url.split_once("?path=%3Ftoken%3D").expect("noVNC's path parameter carries the token");
+    let proxy = page.trim_end_matches("/vnc_auto.html").replace("http://", "ws://");
+    let shown = s.expect(200, Method::GET, "compute", &format!("/os-console-auth-tokens/{token}"), None).await;
+    assert_eq!(shown["console"]["instance_uuid"], id.as_str());
+
+    // The proxy hands the websocket to the guest's display: a VNC handshake.
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("{proxy}/?token={token}")).await.expect("proxy");
+    let mut pending = Vec::new();
+    assert_eq!(console_bytes(&mut ws, &mut pending, 12).await, b"RFB 003.008\n");
+    ws.send(Message::binary(b"RFB 003.008\n".to_vec())).await.unwrap();
+    assert_eq!(console_bytes(&mut ws, &mut pending, 2).await, [1, 1], "one security type: none");
+    ws.send(Message::binary(vec![1u8])).await.unwrap();
+    assert_eq!(console_bytes(&mut ws, &mut pending, 4).await, [0, 0, 0, 0], "security handshake passed");
+    ws.send(Message::binary(vec![1u8])).await.unwrap();
+    let init = console_bytes(&mut ws, &mut pending, 24).await;
+    assert_eq!((u16::from_be_bytes([init[0], init[1]]), u16::from_be_bytes([init[2], init[3]])), (640, 480));
+    let _ = ws.close(None).await;
+
+    assert!(
+        tokio_tungstenite::connect_async(format!("{proxy}/?token=not-a-token")).await.is_err(),
+        "an unknown token is refused"
+    );
+    delete_and_wait(&s, &id).await;
+    let (status, _) = s.call(Method::GET, "compute", &format!("/os-console-auth-tokens/{token}"), None).await;
+    assert_eq!(status, 404, "a deleted server's console tokens are gone");
 }

@@ -3,6 +3,7 @@
 //! to the conductor or a host over the bus; none waits for a guest.
 
 mod aggregates;
+mod consoles;
 mod diagnostics;
 mod extensions;
 mod flavors;
@@ -103,6 +104,8 @@ pub fn router(svc: Arc<ComputeApi>, tokens: Arc<TokenCache>) -> Router {
         .route("/servers/{id}/action", post(server_actions::action))
         .route("/servers/{id}/os-instance-actions", get(instance_actions::list))
         .route("/servers/{id}/diagnostics", get(diagnostics::show))
+        .route("/servers/{id}/remote-consoles", post(consoles::create))
+        .route("/os-console-auth-tokens/{token}", get(consoles::show_token))
         .route("/servers/{id}/os-server-password", get(password::show).delete(password::clear))
         .route("/servers/{id}/os-instance-actions/{request_id}", get(instance_actions::show))
         .route("/servers/{id}/os-interface", get(interfaces::list).post(interfaces::attach))
@@ -112,7 +115,6 @@ pub fn router(svc: Arc<ComputeApi>, tokens: Arc<TokenCache>) -> Router {
         .route("/servers/{id}/tags", get(metadata::tags).put(metadata::replace_tags).delete(metadata::clear_tags))
         .route("/servers/{id}/tags/{tag}", get(metadata::has_tag).put(metadata::add_tag).delete(metadata::remove_tag))
         .route("/servers/{id}/os-security-groups", get(proxies::server_security_groups))
-        .route("/servers/{id}/remote-consoles", post(server_actions::remote_console))
         .route("/servers/{id}/migrations", get(hypervisors::server_migrations))
         .route("/servers/{id}/ips", get(servers::ips))
         .route("/servers/{id}/ips/{network}", get(servers::ips_of))

@@ -512,8 +512,17 @@ pub async fn action(
             };
             Ok(Json(json!({"output": text})).into_response())
         }
-        "os-getVNCConsole" | "os-getSPICEConsole" | "os-getSerialConsole" | "os-getRDPConsole" => {
-            Err(bad("Unavailable console type: consoles are not enabled in this cloud."))
+        "os-getVNCConsole" if !v.at_least(2, 6) => {
+            let kind = args.get("type").and_then(Value::as_str).unwrap_or_default();
+            if kind != "novnc" {
+                return Err(bad(format!("Unavailable console type {kind}.")));
+            }
+            let url = super::consoles::novnc_url(svc, &i, &request_id).await?;
+            Ok(Json(json!({"console": {"type": kind, "url": url}})).into_response())
+        }
+        "os-getSPICEConsole" | "os-getSerialConsole" | "os-getRDPConsole" if !v.at_least(2, 6) => {
+            let kind = args.get("type").and_then(Value::as_str).unwrap_or_default();
+            Err(bad(format!("Unavailable console type {kind}.")))
         }
         "os-resetState" => {
             admin_only(&auth, "os_compute_api:os-admin-actions:reset_state")?;
@@ -830,11 +839,6 @@ async fn security_group_action(
 }
 
 /// `POST /servers/{id}/remote-consoles`: no console proxy runs yet.
-pub async fn remote_console(svc: State, auth: Auth, Path(id): Path<String>) -> Result<Response> {
-    visible(&svc, &auth, &id).await?;
-    Err(bad("Unavailable console type: consoles are not enabled in this cloud."))
-}
-
 /// `POST /os-server-external-events`: the network service says a port is
 /// plugged or changed. Hosts wait on port status themselves, so the events
 /// are acknowledged for each known server.

@@ -248,6 +248,7 @@ impl Conductor {
             self.store.release(&m.uuid, None).await?;
         }
         self.store.remove_group_member(uuid).await?;
+        self.store.delete_console_tokens(uuid).await?;
         Ok(())
     }
 

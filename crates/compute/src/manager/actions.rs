@@ -60,6 +60,12 @@ impl ComputeHost {
         Ok(())
     }
 
+    pub(super) async fn vnc_console(&self, uuid: &str) -> Result<Value> {
+        let i = self.conductor.instance_get(uuid).await?;
+        let endpoint = self.driver.vnc_console(&i).await?;
+        serde_json::to_value(endpoint).map_err(|e| ComputeError::Internal(e.to_string()))
+    }
+
     pub(super) async fn diagnostics(&self, uuid: &str) -> Result<Value> {
         let i = self.conductor.instance_get(uuid).await?;
         Ok(self.driver.diagnostics(&i).await?)

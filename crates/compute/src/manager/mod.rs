@@ -49,6 +49,7 @@ impl From<DriverError> for ComputeError {
                 ComputeError::NotFound(format!("Instance {uuid} could not be found on its host."))
             }
             DriverError::Failed(m) => ComputeError::Internal(m),
+            DriverError::NotReady(uuid) => ComputeError::Conflict(format!("Instance {uuid} is not ready")),
         }
     }
 }
@@ -170,6 +171,7 @@ impl ComputeHost {
             "terminate_instance" => self.terminate(&a.uuid, request_id).await.map(|_| Value::Null),
             "get_console_output" => self.console_output(&a.uuid).await.map(Value::String),
             "get_diagnostics" => self.diagnostics(&a.uuid).await,
+            "get_vnc_console" => self.vnc_console(&a.uuid).await,
             other => self.instance_action(other, &a.uuid, &m.args, request_id).await,
         }
     }

@@ -4,6 +4,7 @@
 pub mod actions;
 pub mod aggregates;
 pub mod allocations;
+pub mod consoles;
 pub mod flavors;
 pub mod groups;
 pub mod instances;

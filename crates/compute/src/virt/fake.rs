@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
-use super::{ComputeDriver, DriverError, DriverResult, HostInfo};
+use super::{ComputeDriver, ConsoleEndpoint, DriverError, DriverResult, HostInfo};
 use crate::config::HostResources;
 use crate::model::{power_state, Instance, Vif};
 
@@ -18,6 +18,8 @@ struct Guest {
     console: Vec<String>,
     vifs: Vec<String>,
     started: std::time::Instant,
+    /// Its VNC display, closed with the guest.
+    display: super::fake_vnc::Display,
 }
 
 pub struct FakeDriver {
@@ -85,6 +87,9 @@ impl ComputeDriver for FakeDriver {
             console,
             vifs: vifs.iter().map(|v| v.port_id.clone()).collect(),
             started: std::time::Instant::now(),
+            display: super::fake_vnc::open(instance.display_name.clone())
+                .await
+                .map_err(|e| DriverError::Failed(format!("opening the guest's display: {e}")))?,
         };
         self.guests
             .lock()
@@ -171,6 +176,14 @@ impl ComputeDriver for FakeDriver {
             "cpu_details": cpus, "nic_details": nics,
             "disk_details": [{"read_bytes": 0, "read_requests": 0, "write_bytes": 0, "write_requests": 0, "errors_count": 0}],
         }))
+    }
+
+    async fn vnc_console(&self, i: &Instance) -> DriverResult<ConsoleEndpoint> {
+        let (power, port) = self.with_guest(&i.uuid, |g| (g.power_state, g.display.port))?;
+        if power != power_state::RUNNING && power != power_state::PAUSED {
+            return Err(DriverError::NotReady(i.uuid.clone()));
+        }
+        Ok(ConsoleEndpoint { host: "127.0.0.1".into(), port })
     }
 
     async fn attach_interface(&self, i: &Instance, vif: &Vif) -> DriverResult<()> {

@@ -3,6 +3,7 @@
 //! `fake` keeps instances in memory so one process can simulate a large cloud.
 
 pub mod fake;
+mod fake_vnc;
 
 use async_trait::async_trait;
 use serde_json::Value;
@@ -15,6 +16,15 @@ pub enum DriverError {
     NotFound(String),
     #[error("hypervisor failure: {0}")]
     Failed(String),
+    #[error("instance {0} is not running")]
+    NotReady(String),
+}
+
+/// Where a guest's console listens (on its compute host), for the proxy.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ConsoleEndpoint {
+    pub host: String,
+    pub port: u16,
 }
 
 pub type DriverResult<T> = Result<T, DriverError>;
@@ -54,6 +64,8 @@ pub trait ComputeDriver: Send + Sync {
     async fn snapshot(&self, instance: &Instance) -> DriverResult<Vec<u8>>;
     /// The guest's console log.
     async fn console_output(&self, instance: &Instance) -> DriverResult<String>;
+    /// Where the guest's VNC display listens.
+    async fn vnc_console(&self, instance: &Instance) -> DriverResult<ConsoleEndpoint>;
     /// The guest's counters in Nova's standard diagnostics form (2.48).
     async fn diagnostics(&self, instance: &Instance) -> DriverResult<Value>;
     /// Tells the guest its current interfaces (a driver without a channel

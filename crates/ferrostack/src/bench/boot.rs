@@ -65,6 +65,7 @@ fn start_cloud(dir: &std::path::Path, args: &Args) -> anyhow::Result<Cloud> {
         .args(["all-in-one", "--state-dir"])
         .arg(dir.join("state"))
         .args(["--identity-port", "0", "--network-port", "0", "--image-port", "0", "--compute-port", "0"])
+        .args(["--console-port", "0"])
         .args(["--admin-password", PASSWORD, "--config-file"])
         .arg(&conf)
         .stdout(Stdio::piped())

@@ -36,6 +36,8 @@ impl AllInOne {
             "0",
             "--compute-port",
             "0",
+            "--console-port",
+            "0",
             "--admin-password",
             PASSWORD,
         ]);
