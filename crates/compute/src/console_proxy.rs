@@ -11,7 +11,7 @@ use axum::body::Bytes;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
-use axum::http::{header, StatusCode, Uri};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use futures::{SinkExt, StreamExt};
@@ -35,13 +35,28 @@ pub fn router(store: Store, web: Option<PathBuf>) -> Router {
 async fn entry(
     State(p): State<Proxy>,
     uri: Uri,
+    headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     match ws {
+        Ok(_) if !same_origin(&headers) => {
+            (StatusCode::FORBIDDEN, "the websocket's Origin is not this proxy").into_response()
+        }
         Ok(ws) => connect(p, q, ws).await,
         Err(_) => static_file(&p, uri.path()).await,
     }
+}
+
+/// A browser says where the page that opens the websocket came from; like
+/// Nova's proxy, only a page served from this same host and port may open
+/// one, so another site cannot ride a user's console URL. Clients that are
+/// not browsers send no Origin.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else { return true };
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest).trim_end_matches('/');
+    origin_host.eq_ignore_ascii_case(host)
 }
 
 async fn connect(p: Proxy, q: HashMap<String, String>, ws: WebSocketUpgrade) -> Response {

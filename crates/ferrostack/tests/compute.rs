@@ -12,6 +12,7 @@ use common::{AllInOne, Session};
 use futures::{SinkExt, StreamExt};
 use reqwest::Method;
 use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -281,6 +282,10 @@ async fn a_console_url_reaches_the_guest_display_through_the_proxy() {
         tokio_tungstenite::connect_async(format!("{proxy}/?token=not-a-token")).await.is_err(),
         "an unknown token is refused"
     );
+    // A page from another site may not open the console, even with a token.
+    let mut request = format!("{proxy}/?token={token}").into_client_request().unwrap();
+    request.headers_mut().insert("origin", "http://elsewhere.example".parse().unwrap());
+    assert!(tokio_tungstenite::connect_async(request).await.is_err(), "a foreign Origin is refused");
     delete_and_wait(&s, &id).await;
     let (status, _) = s.call(Method::GET, "compute", &format!("/os-console-auth-tokens/{token}"), None).await;
     assert_eq!(status, 404, "a deleted server's console tokens are gone");
