@@ -18,8 +18,9 @@ struct Guest {
     console: Vec<String>,
     vifs: Vec<String>,
     started: std::time::Instant,
-    /// Its VNC display, closed with the guest.
-    display: super::fake_vnc::Display,
+    /// Its VNC display, opened when a console is first asked for (so idle
+    /// guests hold no socket) and closed with the guest.
+    display: Option<super::fake_vnc::Display>,
 }
 
 pub struct FakeDriver {
@@ -87,9 +88,7 @@ impl ComputeDriver for FakeDriver {
             console,
             vifs: vifs.iter().map(|v| v.port_id.clone()).collect(),
             started: std::time::Instant::now(),
-            display: super::fake_vnc::open(instance.display_name.clone())
-                .await
-                .map_err(|e| DriverError::Failed(format!("opening the guest's display: {e}")))?,
+            display: None,
         };
         self.guests
             .lock()
@@ -179,10 +178,20 @@ impl ComputeDriver for FakeDriver {
     }
 
     async fn vnc_console(&self, i: &Instance) -> DriverResult<ConsoleEndpoint> {
-        let (power, port) = self.with_guest(&i.uuid, |g| (g.power_state, g.display.port))?;
+        let (power, port) = self.with_guest(&i.uuid, |g| (g.power_state, g.display.as_ref().map(|d| d.port)))?;
         if power != power_state::RUNNING && power != power_state::PAUSED {
             return Err(DriverError::NotReady(i.uuid.clone()));
         }
+        let port = match port {
+            Some(p) => p,
+            None => {
+                let display = super::fake_vnc::open(i.display_name.clone())
+                    .await
+                    .map_err(|e| DriverError::Failed(format!("opening the guest's display: {e}")))?;
+                // Two first requests at once: the one stored first wins.
+                self.with_guest(&i.uuid, |g| g.display.get_or_insert(display).port)?
+            }
+        };
         Ok(ConsoleEndpoint { host: "127.0.0.1".into(), port })
     }
 
