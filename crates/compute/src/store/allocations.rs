@@ -108,16 +108,6 @@ impl Store {
     /// Moves a consumer's claim on `host` to another consumer (a migration
     /// takes over the instance's claim on the source during a resize).
     pub async fn move_claim(&self, from: &str, to: &str, host: &str) -> Result<()> {
-        let mut w = self.db.begin_write().await?;
-        self.db
-            .q("UPDATE allocation SET consumer = ? WHERE consumer = ? AND host = ?")
-            .bind(to.to_string())
-            .bind(from.to_string())
-            .bind(host.to_string())
-            .execute(w.conn())
-            .await
-            .map_err(db::DbError::from)?;
-        w.commit().await?;
-        Ok(())
+        self.write("UPDATE allocation SET consumer = ? WHERE consumer = ? AND host = ?", &[to, from, host]).await
     }
 }

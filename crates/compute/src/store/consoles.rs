@@ -76,14 +76,6 @@ impl Store {
 
     /// A deleted instance's consoles close to new connections.
     pub async fn delete_console_tokens(&self, instance_uuid: &str) -> Result<()> {
-        let mut w = self.db.begin_write().await?;
-        self.db
-            .q("DELETE FROM console_auth_token WHERE instance_uuid = ?")
-            .bind(instance_uuid.to_string())
-            .execute(w.conn())
-            .await
-            .map_err(db::DbError::from)?;
-        w.commit().await?;
-        Ok(())
+        self.write("DELETE FROM console_auth_token WHERE instance_uuid = ?", &[instance_uuid]).await
     }
 }

@@ -148,15 +148,7 @@ impl Store {
     }
 
     pub async fn remove_group_member(&self, instance: &str) -> Result<()> {
-        let mut w = self.db.begin_write().await?;
-        self.db
-            .q("DELETE FROM server_group_member WHERE instance_uuid = ?")
-            .bind(instance.to_string())
-            .execute(w.conn())
-            .await
-            .map_err(db::DbError::from)?;
-        w.commit().await?;
-        Ok(())
+        self.write("DELETE FROM server_group_member WHERE instance_uuid = ?", &[instance]).await
     }
 
     pub async fn delete_group(&self, id: &str) -> Result<()> {

@@ -30,6 +30,18 @@ impl Store {
         db.migrate(crate::schema::MIGRATIONS).await?;
         Ok(Store { db })
     }
+
+    /// One statement with text arguments, in its own write transaction.
+    async fn write(&self, sql: &'static str, args: &[&str]) -> Result<()> {
+        let mut w = self.db.begin_write().await?;
+        let mut q = self.db.q(sql);
+        for a in args {
+            q = q.bind(a.to_string());
+        }
+        q.execute(w.conn()).await.map_err(db::DbError::from)?;
+        w.commit().await?;
+        Ok(())
+    }
 }
 
 pub(crate) fn now() -> i64 {

@@ -42,14 +42,6 @@ impl Store {
     }
 
     pub async fn reset_quotas(&self, project: &str) -> Result<()> {
-        let mut w = self.db.begin_write().await?;
-        self.db
-            .q("DELETE FROM quota WHERE project_id = ?")
-            .bind(project.to_string())
-            .execute(w.conn())
-            .await
-            .map_err(db::DbError::from)?;
-        w.commit().await?;
-        Ok(())
+        self.write("DELETE FROM quota WHERE project_id = ?", &[project]).await
     }
 }
