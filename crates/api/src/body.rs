@@ -30,7 +30,7 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         return Err(ApiError::bad_request("The request body is empty; a JSON object is expected."));
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         if inner.is_syntax() || inner.is_eof() {
@@ -40,7 +40,11 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         } else {
             ApiError::bad_request(format!("Invalid input for field '{path}': {}", strip_position(&inner)))
         }
-    })
+    })?;
+    // One JSON document and nothing after it but whitespace, as every
+    // OpenStack API's parser insists.
+    de.end().map_err(|e| ApiError::bad_request(format!("Malformed request body: {e}")))?;
+    Ok(value)
 }
 
 /// serde_json appends " at line 1 column 17", which means nothing to an API client.
@@ -85,6 +89,15 @@ mod tests {
         assert!(decode::<Outer>(b"{not json").unwrap_err().0.message.starts_with("Malformed"));
         assert_eq!(decode::<Outer>(b"  ").unwrap_err().status(), 400);
         assert!(decode::<Outer>(br#"{"user": {"name": "x"}}"#).is_ok());
+    }
+
+    #[test]
+    fn trailing_bytes_after_the_document_are_refused() {
+        assert!(decode::<Outer>(b"{\"user\": {\"name\": \"x\"}}  \n").is_ok());
+        let e = decode::<Outer>(br#"{"user": {"name": "x"}} {}"#).unwrap_err();
+        assert_eq!(e.status(), 400);
+        assert!(e.0.message.starts_with("Malformed"), "{}", e.0.message);
+        assert_eq!(decode::<serde_json::Value>(b"{}x").unwrap_err().status(), 400);
     }
 }
 

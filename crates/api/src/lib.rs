@@ -7,10 +7,12 @@
 //! - [`body`]: JSON bodies decoded with the bad field named in the 400;
 //! - [`microversion`]: `OpenStack-API-Version` negotiation;
 //! - [`page`]: `limit` / `marker` paging and the `links` that go with it;
+//! - [`catch_panic`]: a handler's panic answered as a 500 fault, not a dropped connection;
 //! - [`server`]: binding, serving and graceful shutdown.
 
 pub mod auth;
 pub mod body;
+pub mod catch_panic;
 pub mod error;
 pub mod keystone;
 pub mod microversion;

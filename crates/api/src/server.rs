@@ -11,14 +11,17 @@ use common::FaultFormat;
 use tokio::net::TcpListener;
 
 use crate::auth::TokenCache;
+use crate::catch_panic::catch_panic_layer;
 use crate::error::fault_layer;
 use crate::request_id::request_id_layer;
 
 /// Wraps a service's routes with what every API has: request ids, token
-/// validation through `tokens`, and faults in `format`.
+/// validation through `tokens`, faults in `format`, and a 500 instead of a
+/// dropped connection when a handler panics.
 pub fn finish(router: Router, service: &'static str, format: FaultFormat, tokens: Arc<TokenCache>) -> Router {
     router
         .layer(Extension(tokens))
+        .layer(middleware::from_fn(catch_panic_layer))
         .layer(middleware::from_fn(move |req, next| fault_layer(format, req, next)))
         .layer(middleware::from_fn(move |req, next| request_id_layer(service, req, next)))
 }
@@ -81,6 +84,24 @@ mod tests {
         let (s, _, b) = get_json(app(FaultFormat::Keystone), "/nowhere").await;
         assert_eq!(s, StatusCode::NOT_FOUND);
         assert_eq!(b["error"]["code"], 404);
+    }
+
+    #[allow(clippy::unnecessary_literal_unwrap)]
+    async fn boom() -> &'static str {
+        let v: Option<&str> = None;
+        v.expect("a handler bug")
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_in_the_fault_format_and_the_router_keeps_serving() {
+        let routes = Router::new().route("/boom", get(boom)).route("/fine", get(|| async { "ok" }));
+        let app = finish(routes, "test", FaultFormat::Nova, Arc::new(TokenCache::uncached(Arc::new(NoTokens))));
+        let (s, h, b) = get_json(app.clone(), "/boom").await;
+        assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(h.contains_key("x-openstack-request-id"));
+        assert_eq!(b["computeFault"]["code"], 500, "{b}");
+        let resp = app.oneshot(Request::get("/fine").body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
     }
 
     #[tokio::test]

@@ -62,6 +62,7 @@ impl Fault {
             410 => "Gone",
             413 => "Request Entity Too Large",
             415 => "Unsupported Media Type",
+            416 => "Requested Range Not Satisfiable",
             501 => "Not Implemented",
             503 => "Service Unavailable",
             _ if self.status >= 500 => "Internal Server Error",
@@ -111,6 +112,7 @@ impl FaultFormat {
                         401 => "NotAuthorized",
                         403 => "Forbidden",
                         404 => "NotFound",
+                        405 => "HTTPMethodNotAllowed",
                         409 => "Conflict",
                         _ => "InternalError",
                     }

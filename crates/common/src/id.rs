@@ -18,6 +18,11 @@ pub fn new_request_id() -> String {
     format!("req-{}", Uuid::new_v4())
 }
 
+/// Whether `s` reads as a UUID, dashed or not (oslo's `is_uuid_like`).
+pub fn is_uuid_like(s: &str) -> bool {
+    Uuid::parse_str(s).is_ok()
+}
+
 /// Whether `s` has the shape of a request id we would accept from a caller.
 pub fn is_request_id(s: &str) -> bool {
     s.strip_prefix("req-").is_some_and(|rest| Uuid::parse_str(rest).is_ok())

@@ -22,6 +22,9 @@ pub enum ImageError {
     TooLarge(String),
     #[error("{0}")]
     UnsupportedMedia(String),
+    /// A `Range` the data cannot satisfy (416).
+    #[error("{0}")]
+    RangeNotSatisfiable(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -57,6 +60,7 @@ impl From<ImageError> for ApiError {
             ImageError::Gone(_) => Fault::new(410, m),
             ImageError::TooLarge(_) | ImageError::Store(StoreError::TooLarge(_)) => Fault::new(413, m),
             ImageError::UnsupportedMedia(_) => Fault::new(415, m),
+            ImageError::RangeNotSatisfiable(_) => Fault::new(416, m),
             ImageError::Store(StoreError::Upload(_)) => Fault::bad_request(m),
             ImageError::Store(_) | ImageError::Db(_) => Fault::internal(m),
             ImageError::Api(e) => e.0,

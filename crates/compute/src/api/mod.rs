@@ -2,6 +2,7 @@
 //! here. Handlers validate, apply policy, write the record and hand the work
 //! to the conductor or a host over the bus; none waits for a guest.
 
+pub mod action_schemas;
 mod aggregates;
 mod consoles;
 mod diagnostics;

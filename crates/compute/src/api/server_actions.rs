@@ -125,6 +125,7 @@ pub async fn action(
         Some((k, v)) if obj.len() == 1 => (k.clone(), v.clone()),
         _ => return Err(bad("There is either no action or more than one action in the body.")),
     };
+    super::action_schemas::validate(&name, &args, v)?;
     let i = visible(&svc, &auth, &id).await?;
     let svc = &*svc;
     let ctx = Ctx { svc, auth: &auth, request_id: &request_id };
@@ -838,28 +839,87 @@ async fn security_group_action(
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
-/// `POST /servers/{id}/remote-consoles`: no console proxy runs yet.
+/// The events the network (and block storage) services may send, as Nova's
+/// schema lists them.
+const EXTERNAL_EVENTS: &[&str] = &[
+    "network-changed",
+    "network-vif-plugged",
+    "network-vif-unplugged",
+    "network-vif-deleted",
+    "volume-extended",
+    "power-update",
+    "accelerator-request-bound",
+    "volume-reimaged",
+];
+
+/// One event of `os-server-external-events`, checked against Nova's schema.
+fn external_event(e: &Value, n: usize) -> Result<serde_json::Map<String, Value>> {
+    let field = |f: &str| format!("Invalid input for field/attribute events[{n}].{f}.");
+    let Value::Object(m) = e else {
+        return Err(bad(format!(
+            "Invalid input for field/attribute events[{n}]. Value: {e}. {e} is not of type 'object'"
+        )));
+    };
+    if let Some(k) = m.keys().find(|k| !["server_uuid", "name", "status", "tag"].contains(&k.as_str())) {
+        return Err(bad(format!(
+            "Invalid input for field/attribute events[{n}]. Additional properties are not allowed ('{k}' was unexpected)"
+        )));
+    }
+    match m.get("server_uuid") {
+        Some(Value::String(u)) if common::id::is_uuid_like(u) => {}
+        Some(other) => return Err(bad(format!("{} Value: {other}. It is not a uuid.", field("server_uuid")))),
+        None => return Err(bad(format!("{} 'server_uuid' is a required property", field("server_uuid")))),
+    }
+    match m.get("name") {
+        Some(Value::String(name)) if EXTERNAL_EVENTS.contains(&name.as_str()) => {}
+        Some(other) => {
+            return Err(bad(format!("{} Value: {other}. It is not one of the known events.", field("name"))))
+        }
+        None => return Err(bad(format!("{} 'name' is a required property", field("name")))),
+    }
+    match m.get("status") {
+        None => {}
+        Some(Value::String(s)) if ["failed", "completed", "in-progress"].contains(&s.as_str()) => {}
+        Some(other) => return Err(bad(format!("{} Value: {other}.", field("status")))),
+    }
+    match m.get("tag") {
+        None => {}
+        Some(Value::String(t)) if t.chars().count() <= 255 => {}
+        Some(other) => return Err(bad(format!("{} Value: {other}.", field("tag")))),
+    }
+    Ok(m.clone())
+}
+
 /// `POST /os-server-external-events`: the network service says a port is
 /// plugged or changed. Hosts wait on port status themselves, so the events
-/// are acknowledged for each known server.
+/// are acknowledged for each known server: 200 when every server is known,
+/// 207 when some are not, 404 when none is.
 pub async fn external_events(svc: State, auth: Auth, body: axum::body::Bytes) -> Result<Response> {
     admin_only(&auth, "os_compute_api:os-server-external-events:create")?;
     let body = json_body(&body)?;
-    let events = body
-        .get("events")
-        .and_then(Value::as_array)
-        .cloned()
-        .ok_or_else(|| bad("Invalid input for field/attribute events."))?;
+    let events = match body.get("events") {
+        Some(Value::Array(a)) if !a.is_empty() => a.clone(),
+        Some(Value::Array(_)) => return Err(bad("Invalid input for field/attribute events. [] should be non-empty")),
+        Some(other) => {
+            return Err(bad(format!("Invalid input for field/attribute events. Value: {other}. It is not a list.")))
+        }
+        None => return Err(bad("Invalid input for field/attribute events. 'events' is a required property")),
+    };
+    let events = events.iter().enumerate().map(|(n, e)| external_event(e, n)).collect::<Result<Vec<_>>>()?;
     let mut out = Vec::new();
-    let mut any_ok = false;
+    let mut known_count = 0;
     for mut e in events {
-        let uuid = e["server_uuid"].as_str().unwrap_or_default().to_string();
+        let uuid = e.get("server_uuid").and_then(Value::as_str).unwrap_or_default().to_string();
         let known = svc.store.instance(&uuid).await.is_ok();
-        e["code"] = json!(if known { 200 } else { 404 });
-        e["status"] = json!(if known { "completed" } else { "failed" });
-        any_ok |= known;
-        out.push(e);
+        e.insert("code".into(), json!(if known { 200 } else { 404 }));
+        e.insert("status".into(), json!(if known { "completed" } else { "failed" }));
+        known_count += usize::from(known);
+        out.push(Value::Object(e));
     }
-    let status = if any_ok { StatusCode::OK } else { StatusCode::NOT_FOUND };
+    let status = match known_count {
+        0 => StatusCode::NOT_FOUND,
+        n if n == out.len() => StatusCode::OK,
+        _ => StatusCode::MULTI_STATUS,
+    };
     Ok((status, Json(json!({"events": out}))).into_response())
 }

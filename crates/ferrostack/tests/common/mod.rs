@@ -140,6 +140,32 @@ impl Session {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
+    /// `method` on `path` with a body of raw bytes and extra headers: for
+    /// requests a JSON client would never send.
+    pub async fn raw(
+        &self,
+        method: Method,
+        kind: &str,
+        path: &str,
+        body: &[u8],
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, reqwest::header::HeaderMap, Vec<u8>) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.endpoint(kind)))
+            .header("x-auth-token", &self.token)
+            .body(body.to_vec());
+        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
+            req = req.header("content-type", "application/json");
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let r = req.send().await.unwrap();
+        let (status, headers) = (r.status(), r.headers().clone());
+        (status, headers, r.bytes().await.unwrap().to_vec())
+    }
+
     /// Like `call`, insisting on `expected`.
     pub async fn expect(&self, expected: u16, method: Method, kind: &str, path: &str, body: Option<Value>) -> Value {
         let (status, value) = self.call(method.clone(), kind, path, body).await;

@@ -11,7 +11,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use db::records::Record;
 use serde_json::{json, Value};
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::images::{owned_image, visible_image};
 use crate::error::{ImageError, Result};
@@ -100,8 +100,48 @@ pub async fn upload(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `GET /v2/images/{id}/file`: the data as it was uploaded, streamed.
-pub async fn download(State(svc): State<Arc<ImageService>>, auth: Auth, Path(id): Path<String>) -> Result<Response> {
+/// The byte range a `Range: bytes=…` header asks of `size` bytes, as
+/// `(first, last)` inclusive: `None` when there is no usable header (a
+/// malformed one is ignored, as HTTP says), an error when the range lies
+/// past the end.
+fn requested_range(headers: &HeaderMap, size: u64) -> Result<Option<(u64, u64)>> {
+    let Some(spec) = headers.get(header::RANGE).and_then(|v| v.to_str().ok()) else { return Ok(None) };
+    let Some((first, last)) = spec.trim().strip_prefix("bytes=").and_then(|r| r.split_once('-')) else {
+        return Ok(None);
+    };
+    let unsatisfiable =
+        || ImageError::RangeNotSatisfiable(format!("Requested range {spec} cannot be satisfied by {size} bytes."));
+    let (first, last) = match (first.trim(), last.trim()) {
+        ("", "") => return Ok(None),
+        ("", suffix) => match suffix.parse::<u64>() {
+            Ok(0) => return Err(unsatisfiable()),
+            Ok(n) => (size.saturating_sub(n), size.saturating_sub(1)),
+            Err(_) => return Ok(None),
+        },
+        (a, b) => {
+            let Ok(a) = a.parse::<u64>() else { return Ok(None) };
+            let b = if b.is_empty() { Ok(size.saturating_sub(1)) } else { b.parse::<u64>() };
+            let Ok(b) = b else { return Ok(None) };
+            if b < a {
+                return Ok(None);
+            }
+            (a, b.min(size.saturating_sub(1)))
+        }
+    };
+    if size == 0 || first >= size {
+        return Err(unsatisfiable());
+    }
+    Ok(Some((first, last)))
+}
+
+/// `GET /v2/images/{id}/file`: the data as it was uploaded, streamed; a
+/// `Range` gets 206 and that part, or 416 when it lies past the end.
+pub async fn download(
+    State(svc): State<Arc<ImageService>>,
+    auth: Auth,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response> {
     let r = visible_image(&svc, &auth, &id).await?;
     match r.str("status") {
         Some("deactivated") if !auth.is_admin() => {
@@ -113,24 +153,44 @@ pub async fn download(State(svc): State<Arc<ImageService>>, auth: Auth, Path(id)
         // No data yet.
         _ => return Ok(StatusCode::NO_CONTENT.into_response()),
     }
-    let file = match tokio::fs::File::open(svc.files.path(&id)).await {
+    let mut file = match tokio::fs::File::open(svc.files.path(&id)).await {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(ImageError::NotFound(format!("Image {id} has no data in the store")))
         }
         Err(e) => return Err(ImageError::from(crate::files::StoreError::from(e))),
     };
-    let stream = futures::stream::try_unfold(file, |mut f| async move {
-        let mut buf = vec![0u8; CHUNK];
+    let size = match r.attrs.get("size").and_then(Value::as_u64) {
+        Some(s) => s,
+        None => file.metadata().await.map_err(crate::files::StoreError::from)?.len(),
+    };
+    let range = requested_range(&headers, size)?;
+    let (first, length) = match range {
+        Some((a, b)) => (a, b - a + 1),
+        None => (0, size),
+    };
+    if first > 0 {
+        file.seek(std::io::SeekFrom::Start(first)).await.map_err(crate::files::StoreError::from)?;
+    }
+    let stream = futures::stream::try_unfold((file, length), |(mut f, left)| async move {
+        if left == 0 {
+            return Ok(None);
+        }
+        let mut buf = vec![0u8; CHUNK.min(left as usize)];
         let n = f.read(&mut buf).await?;
         buf.truncate(n);
-        Ok::<_, std::io::Error>((n > 0).then_some((axum::body::Bytes::from(buf), f)))
+        Ok::<_, std::io::Error>((n > 0).then_some((axum::body::Bytes::from(buf), (f, left - n as u64))))
     });
     let mut resp = Body::from_stream(stream).into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/octet-stream"));
-    if let Some(size) = r.attrs.get("size").and_then(Value::as_u64) {
-        h.insert(header::CONTENT_LENGTH, size.into());
+    h.insert(header::CONTENT_LENGTH, length.into());
+    if let Some((a, b)) = range {
+        if let Ok(v) = header::HeaderValue::from_str(&format!("bytes {a}-{b}/{size}")) {
+            h.insert(header::CONTENT_RANGE, v);
+        }
+        *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
+        return Ok(resp);
     }
     if let Some(md5) = r.str("checksum").and_then(|c| header::HeaderValue::from_str(c).ok()) {
         h.insert("content-md5", md5);

@@ -113,13 +113,21 @@ pub async fn owned_image(svc: &ImageService, auth: &Auth, id: &str) -> Result<Re
     }
 }
 
+/// Names Glance keeps for itself: `location` and the deletion markers of
+/// its own records, and the `os_glance` prefix of its internal properties.
+const RESERVED: &[&str] = &["location", "deleted", "deleted_at"];
+
+fn is_reserved(key: &str) -> bool {
+    RESERVED.contains(&key) || key.starts_with("os_glance")
+}
+
 /// Validates one attribute a client sets (create or patch) and returns its
 /// stored value.
 fn check_attr(auth: &Auth, key: &str, v: Value, creating: bool) -> Result<Value> {
     if READ_ONLY.contains(&key) && !(creating && key == "id") {
         return Err(ImageError::Forbidden(format!("Attribute '{key}' is read-only.")));
     }
-    if key.starts_with("os_glance") {
+    if is_reserved(key) {
         return Err(ImageError::Forbidden(format!("Attribute '{key}' is reserved.")));
     }
     if key.chars().count() > 255 {
@@ -489,6 +497,35 @@ fn patch_operation(op: &Value) -> Result<(&str, &str)> {
         .ok_or_else(|| bad(format!("Operation {op} names no operation")))
 }
 
+/// The attribute a JSON pointer names (RFC 6901: `~1` is `/`, `~0` is `~`),
+/// refusing what Glance refuses: no leading `/`, empty or nested tokens, and
+/// a `~` that starts no known escape.
+fn pointer_key(path: &str) -> Result<String> {
+    let invalid = |why: &str| bad(format!("Pointer `{path}` {why}"));
+    let token = path.strip_prefix('/').ok_or_else(|| invalid("does not start with \"/\"."))?;
+    if token.trim().is_empty() {
+        return Err(invalid("does not contain a valid token."));
+    }
+    if token.contains('/') {
+        return Err(invalid("names a nested attribute; only top-level attributes can be patched."));
+    }
+    let mut chars = token.chars().peekable();
+    let mut key = String::new();
+    while let Some(c) = chars.next() {
+        match (c, chars.peek()) {
+            ('~', Some('0')) => key.push('~'),
+            ('~', Some('1')) => key.push('/'),
+            ('~', _) => return Err(invalid("contains \"~\" not part of a recognized escape sequence.")),
+            (c, _) => {
+                key.push(c);
+                continue;
+            }
+        }
+        chars.next();
+    }
+    Ok(key.trim().to_string())
+}
+
 /// `PATCH /v2/images/{id}` with a JSON patch (`add`, `replace`, `remove`).
 pub async fn update(
     State(svc): State<Arc<ImageService>>,
@@ -506,10 +543,8 @@ pub async fn update(
     let mut r = owned_image(&svc, &auth, &id).await?;
     for op in ops {
         let (kind, path) = patch_operation(&op)?;
-        let key = path
-            .strip_prefix('/')
-            .filter(|k| !k.is_empty() && !k.contains('/'))
-            .ok_or_else(|| bad(format!("Invalid path {path}")))?;
+        let key = pointer_key(path)?;
+        let key = key.as_str();
         match kind {
             "add" | "replace" => {
                 let v = op.get("value").cloned().ok_or_else(|| bad(format!("Operation {op} has no 'value'")))?;
@@ -531,6 +566,9 @@ pub async fn update(
                 }
             }
             "remove" => {
+                if is_reserved(key) {
+                    return Err(ImageError::Forbidden(format!("Attribute '{key}' is reserved.")));
+                }
                 if fresh_attrs().contains_key(key) || READ_ONLY.contains(&key) || key == "owner" {
                     return Err(ImageError::Forbidden(format!("Attribute '{key}' cannot be removed.")));
                 }
@@ -643,3 +681,17 @@ pub async fn remove_tag(
 
 /// Image id → the caller's membership status, for listings.
 pub type Memberships = HashMap<String, MemberStatus>;
+
+#[cfg(test)]
+mod pointer_tests {
+    use super::pointer_key;
+
+    #[test]
+    fn pointers_decode_their_escapes_and_refuse_unknown_ones() {
+        assert_eq!(pointer_key("/name").unwrap(), "name");
+        assert_eq!(pointer_key("/a~1b~0c").unwrap(), "a/b~c");
+        for bad in ["/~2", "/x~", "name", "/", "/a/b", "/ "] {
+            assert!(pointer_key(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -256,9 +256,24 @@ fn is_uuid(s: &str) -> bool {
     uuid::Uuid::parse_str(s).is_ok()
 }
 
+/// Six colon-separated octets, and not one of the two addresses no port may
+/// have: all zeros and the broadcast address (neutron-lib refuses both).
 pub fn is_mac(s: &str) -> bool {
     let parts: Vec<&str> = s.split(':').collect();
-    parts.len() == 6 && parts.iter().all(|p| p.len() == 2 && u8::from_str_radix(p, 16).is_ok())
+    let octets: Vec<u8> =
+        parts.iter().filter(|p| p.len() == 2).filter_map(|p| u8::from_str_radix(p, 16).ok()).collect();
+    parts.len() == 6 && octets.len() == 6 && octets.iter().any(|o| *o != 0) && octets.iter().any(|o| *o != 0xff)
+}
+
+/// A subnet CIDR as neutron-lib's `validate_subnet` takes it: a prefix
+/// length is required and an IPv4 address must be the network's own, so
+/// `10.0.0.5/24` is refused with the CIDR that was probably meant.
+fn check_subnet_cidr(name: &str, x: &str) -> Result<()> {
+    let net: IpNet = x.parse().map_err(|_| bad(name, format!("'{x}' is not a valid IP subnet")))?;
+    if net.addr() != net.network() {
+        return Err(bad(name, format!("'{x}' isn't a recognized IP subnet cidr, '{}' is recommended", net.trunc())));
+    }
+    Ok(())
 }
 
 /// Checks one value against its attribute, converting where Neutron converts
@@ -303,7 +318,7 @@ pub fn check(a: &Attr, v: Value) -> Result<Value> {
         Check::Cidr | Check::NullableCidr => match &v {
             Value::Null if matches!(a.check, Check::NullableCidr) => v,
             Value::String(x) => {
-                x.parse::<IpNet>().map_err(|_| bad(name, format!("'{x}' is not a valid IP subnet")))?;
+                check_subnet_cidr(name, x)?;
                 v
             }
             other => return Err(bad(name, format!("'{other}' is not a valid IP subnet"))),

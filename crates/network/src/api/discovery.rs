@@ -8,6 +8,7 @@ use axum::extract::{Path, State};
 use axum::Json;
 use serde_json::{json, Value};
 
+use crate::error::{NetworkError, Result};
 use crate::store::AGENT;
 use crate::Network;
 
@@ -206,6 +207,33 @@ pub async fn show_extension(_auth: Auth, Path(alias): Path<String>) -> ApiResult
             common::Fault::not_found(format!("Extension with alias {alias} does not exist"))
                 .with_kind("ExtensionNotFound"),
         )),
+    }
+}
+
+/// Refuses `availability_zone_hints` naming a zone no agent of the right
+/// kind (DHCP for networks, L3 for routers) is in, as Neutron does (404).
+pub async fn check_zone_hints(net: &Network, resource: &str, attrs: &serde_json::Map<String, Value>) -> Result<()> {
+    let hints: Vec<&str> = attrs
+        .get("availability_zone_hints")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if hints.is_empty() {
+        return Ok(());
+    }
+    let agent_type = if resource == "router" { super::agents::L3_AGENT } else { super::agents::DHCP_AGENT };
+    let agents = net.store.list(&AGENT, None).await?;
+    let known: Vec<&str> = agents
+        .iter()
+        .filter(|a| a.str("agent_type") == Some(agent_type))
+        .filter_map(|a| a.str("availability_zone"))
+        .collect();
+    match hints.iter().find(|h| !known.contains(h)) {
+        Some(missing) => Err(NetworkError::not_found(
+            "AvailabilityZoneNotFound",
+            format!("AvailabilityZone {missing} could not be found."),
+        )),
+        None => Ok(()),
     }
 }
 

@@ -207,6 +207,7 @@ impl NetworkView {
 async fn create_in(net: &Network, conn: &mut AnyConnection, auth: &Auth, body: Map<String, Value>) -> Result<Record> {
     let mut a = attrs::for_create(&RESOURCE, body, is_admin(auth))?;
     let project = owner(auth, &mut a)?;
+    super::discovery::check_zone_hints(net, "network", &a).await?;
     let requests = requested_segments(&mut a)?;
     net.ml2.validate(&requests)?;
     let id = common::new_id();

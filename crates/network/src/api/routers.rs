@@ -247,6 +247,7 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let mut a = attrs::for_create(&RESOURCE, attrs::body_object(body, &RESOURCE)?, is_admin(&auth))?;
     let project = owner(&auth, &mut a)?;
+    super::discovery::check_zone_hints(&net, "router", &a).await?;
     let gateway = a.remove("external_gateway_info").unwrap_or(Value::Null);
     let mut w = net.store.begin().await?;
     check_quota(&net, w.conn(), &ROUTER, &project, 1).await?;

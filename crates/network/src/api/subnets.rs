@@ -102,7 +102,16 @@ fn pools_json(pools: &[Pool]) -> Value {
 /// Checks pools against the CIDR, each other and the gateway, with Neutron's
 /// error names.
 fn check_pools(cidr: &IpNet, pools: &[Pool], gateway: Option<IpAddr>) -> Result<()> {
-    let (lo, hi) = ipam::bounds(cidr);
+    // Neutron's bounds: never the network's own address, and on IPv4 never
+    // the broadcast address either (point-to-point /31s and single-address
+    // subnets have neither).
+    let (first, last) = ipam::bounds(cidr);
+    let max_prefix = if cidr.addr().is_ipv4() { 30 } else { 127 };
+    let (lo, hi) = if cidr.prefix_len() <= max_prefix {
+        (first + 1, last - u128::from(cidr.addr().is_ipv4()))
+    } else {
+        (first, last)
+    };
     for p in pools {
         if p.start.is_ipv6() != cidr.addr().is_ipv6() || p.end.is_ipv6() != cidr.addr().is_ipv6() {
             return Err(NetworkError::invalid(
