@@ -1,19 +1,28 @@
 //! The message bus: how the parts of a service talk (compute-api → conductor →
 //! scheduler → compute@host; the network server ↔ its agents). The model is
 //! oslo.messaging's: a *topic* names a service (`conductor`, `compute`), a *server*
-//! names one host serving it, and a message is a method name, JSON arguments and the
-//! request id that caused it.
+//! names one host serving it, and a message is a method name, JSON arguments, the
+//! interface version the sender speaks and the request id that caused it.
 //!
 //! - [`Bus::call`] sends to one server of a topic and waits for its answer, up to a timeout;
 //! - [`Bus::cast`] sends to one server and does not wait;
 //! - [`Bus::fanout`] sends to every server of a topic;
-//! - [`Bus::listen`] / [`Bus::serve`] receive a topic's messages as one server.
+//! - [`Bus::serve`] handles a topic's messages as one server, a bounded number at a
+//!   time, each inside a tracing span carrying its request id.
 //!
-//! Callers see only [`Bus`]; a [`Transport`] carries the messages. The in-process
-//! transport serves the all-in-one; an AMQP transport behind the same trait serves
-//! the scale-out deployment.
+//! The contract every transport keeps (and `conformance` checks): messages to a
+//! queue nobody consumes yet wait for a consumer; a message is gone only once its
+//! handler acknowledged it, so one handed to a handler that died is delivered
+//! again; one server receives its messages in the order they were sent.
+//!
+//! Callers see only [`Bus`]; a [`Transport`] carries the messages. Services speak
+//! through typed interfaces ([`interface!`]) that name every method and its
+//! argument type in one place.
 
+pub mod conformance;
+mod interface;
 mod memory;
+mod transport;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -21,9 +30,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
 
+pub use interface::{CallContext, Version};
 pub use memory::InProcess;
+pub use transport::{Delivery, Listener, ReplyTo, Settle, Transport};
 
 /// Where a message goes: any server of `topic`, or the named one.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -39,6 +50,11 @@ impl Target {
 
     pub fn server(topic: impl Into<String>, server: impl Into<String>) -> Self {
         Target { topic: topic.into(), server: Some(server.into()) }
+    }
+
+    /// The queue this target's messages wait in: `topic` or `topic.server`.
+    pub fn queue(&self) -> String {
+        self.to_string()
     }
 }
 
@@ -56,6 +72,10 @@ impl std::fmt::Display for Target {
 pub struct Message {
     pub method: String,
     pub args: Value,
+    /// The version of the interface the sender speaks (`major.minor`); a
+    /// server refuses a major it does not speak or a minor newer than its own.
+    #[serde(default)]
+    pub version: String,
     /// The `x-openstack-request-id` of the API request that caused this message,
     /// so its log lines can be followed across services.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -64,11 +84,16 @@ pub struct Message {
 
 impl Message {
     pub fn new(method: impl Into<String>, args: Value) -> Self {
-        Message { method: method.into(), args, request_id: None }
+        Message { method: method.into(), args, version: String::new(), request_id: None }
     }
 
     pub fn with_request_id(mut self, request_id: Option<String>) -> Self {
         self.request_id = request_id;
+        self
+    }
+
+    pub fn with_version(mut self, version: Version) -> Self {
+        self.version = version.to_string();
         self
     }
 }
@@ -89,8 +114,6 @@ impl RemoteError {
 
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
-    #[error("no server is listening on {0}")]
-    NoListener(String),
     #[error("timed out after {timeout:?} waiting for a reply from {target}")]
     Timeout { target: String, timeout: Duration },
     #[error("{target} dropped the call without replying")]
@@ -99,61 +122,24 @@ pub enum BusError {
     Remote { target: String, error: RemoteError },
     #[error("transport error: {0}")]
     Transport(String),
+    #[error("unreadable message: {0}")]
+    Codec(String),
 }
 
 pub type Reply = Result<Value, RemoteError>;
 
-/// A message received by a server. A call carries a way to answer it.
-#[derive(Debug)]
-pub struct Incoming {
-    pub message: Message,
-    reply: Option<oneshot::Sender<Reply>>,
+/// How a server handles its messages.
+#[derive(Debug, Clone, Copy)]
+pub struct ServeOptions {
+    /// Messages handled at once; more wait in the queue (oslo.messaging's
+    /// `executor_thread_pool_size`).
+    pub concurrency: usize,
 }
 
-impl Incoming {
-    pub fn new(message: Message, reply: Option<oneshot::Sender<Reply>>) -> Self {
-        Incoming { message, reply }
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions { concurrency: 64 }
     }
-
-    /// Whether the sender waits for an answer.
-    pub fn is_call(&self) -> bool {
-        self.reply.is_some()
-    }
-
-    /// Answers a call; does nothing for a cast or fanout.
-    pub fn reply(self, reply: Reply) {
-        if let Some(tx) = self.reply {
-            // The caller may have timed out and gone; nothing to do then.
-            let _ = tx.send(reply);
-        }
-    }
-}
-
-/// The messages of one topic for one server, in arrival order.
-pub struct Listener {
-    rx: mpsc::Receiver<Incoming>,
-}
-
-impl Listener {
-    pub fn new(rx: mpsc::Receiver<Incoming>) -> Self {
-        Listener { rx }
-    }
-
-    /// The next message, or `None` once the bus is gone.
-    pub async fn next(&mut self) -> Option<Incoming> {
-        self.rx.recv().await
-    }
-}
-
-/// What carries messages between processes (or within one).
-#[async_trait::async_trait]
-pub trait Transport: Send + Sync + 'static {
-    async fn call(&self, target: &Target, msg: Message, timeout: Duration) -> Result<Value, BusError>;
-    async fn cast(&self, target: &Target, msg: Message) -> Result<(), BusError>;
-    async fn fanout(&self, topic: &str, msg: Message) -> Result<(), BusError>;
-    /// Receives, as `server`, the messages for `topic`, for `topic.server`, and the
-    /// fanouts of `topic`.
-    async fn listen(&self, topic: &str, server: &str) -> Result<Listener, BusError>;
 }
 
 /// The handle every service holds. Cheap to clone.
@@ -174,9 +160,31 @@ impl Bus {
         Bus::new(Arc::new(InProcess::default()))
     }
 
+    /// The bus `[DEFAULT] transport_url` names: empty or `in-process://` for
+    /// this process only. `rabbit://` names RabbitMQ, whose transport is not
+    /// built into this ferrostack yet.
+    pub fn from_url(url: &str) -> Result<Self, BusError> {
+        let scheme = url.split_once("://").map(|(s, _)| s).unwrap_or(url).trim();
+        match scheme {
+            "" | "in-process" | "memory" => Ok(Bus::in_process()),
+            "rabbit" | "amqp" => Err(BusError::Transport(format!(
+                "transport_url {scheme}:// needs the AMQP transport, which this ferrostack does not have yet"
+            ))),
+            other => Err(BusError::Transport(format!("unknown transport_url scheme {other}://"))),
+        }
+    }
+
     pub fn with_default_timeout(mut self, timeout: Duration) -> Self {
         self.default_timeout = timeout;
         self
+    }
+
+    pub fn default_timeout(&self) -> Duration {
+        self.default_timeout
+    }
+
+    pub fn transport(&self) -> &Arc<dyn Transport> {
+        &self.transport
     }
 
     pub async fn call(&self, target: &Target, msg: Message) -> Result<Value, BusError> {
@@ -198,12 +206,13 @@ impl Bus {
         self.transport.fanout(topic, msg).await
     }
 
-    pub async fn listen(&self, topic: &str, server: &str) -> Result<Listener, BusError> {
-        self.transport.listen(topic, server).await
+    /// Consumes `topic`'s messages as `server`, at most `prefetch` of them
+    /// unacknowledged at a time.
+    pub async fn listen(&self, topic: &str, server: &str, prefetch: usize) -> Result<Listener, BusError> {
+        self.transport.listen(topic, server, prefetch.max(1)).await
     }
 
-    /// Serves `topic` as `server`: each message is handled in its own task by
-    /// `handler`, whose result answers calls. Runs until the bus goes away.
+    /// Serves `topic` as `server` with the default options.
     pub async fn serve<H, F>(
         &self,
         topic: &str,
@@ -214,18 +223,64 @@ impl Bus {
         H: Fn(Message) -> F + Send + Sync + 'static,
         F: Future<Output = Reply> + Send + 'static,
     {
-        let mut listener = self.listen(topic, server).await?;
+        self.serve_with(topic, server, ServeOptions::default(), handler).await
+    }
+
+    /// Serves `topic` as `server`: each message is handled in its own task
+    /// by `handler`, at most `options.concurrency` at once, inside a span
+    /// that carries the message's request id. The answer goes back to a
+    /// caller, and the message is acknowledged, only when the handler has
+    /// finished; a handler that panics leaves its message to be delivered
+    /// again. Runs until the bus goes away.
+    pub async fn serve_with<H, F>(
+        &self,
+        topic: &str,
+        server: &str,
+        options: ServeOptions,
+        handler: H,
+    ) -> Result<tokio::task::JoinHandle<()>, BusError>
+    where
+        H: Fn(Message) -> F + Send + Sync + 'static,
+        F: Future<Output = Reply> + Send + 'static,
+    {
+        let concurrency = options.concurrency.max(1);
+        let mut listener = self.listen(topic, server, concurrency).await?;
         let handler = Arc::new(handler);
+        let slots = Arc::new(tokio::sync::Semaphore::new(concurrency));
+        let topic = topic.to_string();
         Ok(tokio::spawn(async move {
-            while let Some(incoming) = listener.next().await {
+            while let Some(delivery) = listener.next().await {
+                let Ok(slot) = slots.clone().acquire_owned().await else { return };
                 let handler = Arc::clone(&handler);
-                tokio::spawn(async move {
-                    let reply = handler(incoming.message.clone()).await;
-                    incoming.reply(reply);
-                });
+                let message = delivery.message().clone();
+                let span = tracing::info_span!(
+                    "rpc",
+                    topic = %topic,
+                    method = %message.method,
+                    request_id = message.request_id.as_deref().unwrap_or("-"),
+                );
+                tokio::spawn(
+                    async move {
+                        if delivery.redelivered() > 0 {
+                            tracing::info!(times = delivery.redelivered(), "handling a redelivered message");
+                        }
+                        let reply = handler(message).await;
+                        delivery.finish(reply);
+                        drop(slot);
+                    }
+                    .instrument(span),
+                );
             }
         }))
     }
+}
+
+/// What the `interface!` macro's expansion uses; not for direct use.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::interface::{check_version, decode_args, decode_reply, encode_args, encode_reply, unknown_method};
+    pub use serde_json::Value;
+    pub use tokio::task::JoinHandle;
 }
 
 #[cfg(test)]

@@ -1,80 +1,145 @@
+use std::sync::Arc;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::*;
 
-async fn echo(msg: Message) -> Reply {
-    match msg.method.as_str() {
-        "echo" => Ok(msg.args),
-        "fail" => Err(RemoteError::new("Boom", "asked to fail")),
-        _ => Err(RemoteError::new("UnknownMethod", msg.method)),
+#[tokio::test]
+async fn the_in_process_transport_passes_the_conformance_suite() {
+    conformance::run_all(Arc::new(InProcess::default())).await;
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Add {
+    pub a: i64,
+    pub b: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Note {
+    pub text: String,
+}
+
+interface! {
+    /// A small interface to test the macro with.
+    pub interface Calculator {
+        topic: "calculator",
+        version: (1, 2),
+        client: CalculatorClient,
+        handler: CalculatorHandler,
+        methods: {
+            /// Adds two numbers.
+            call add(Add) -> i64;
+            cast note(Note) -> ();
+            fanout announce(Note) -> ();
+        }
     }
 }
 
-#[tokio::test]
-async fn call_returns_the_servers_answer_or_its_error() {
-    let bus = Bus::in_process();
-    bus.serve("conductor", "host1", echo).await.unwrap();
-    let t = Target::topic("conductor");
-    let got = bus.call(&t, Message::new("echo", json!({"x": 1}))).await.unwrap();
-    assert_eq!(got, json!({"x": 1}));
-    match bus.call(&t, Message::new("fail", json!(null))).await {
-        Err(BusError::Remote { error, .. }) => assert_eq!(error.kind, "Boom"),
-        other => panic!("unexpected {other:?}"),
+struct Adder {
+    notes: tokio::sync::mpsc::UnboundedSender<(String, Option<String>)>,
+}
+
+impl CalculatorHandler for Adder {
+    async fn add(&self, _ctx: &CallContext, args: Add) -> Result<i64, RemoteError> {
+        args.a.checked_add(args.b).ok_or_else(|| RemoteError::new("Overflow", "too big"))
+    }
+
+    async fn note(&self, ctx: &CallContext, args: Note) -> Result<(), RemoteError> {
+        let _ = self.notes.send((args.text, ctx.request_id.clone()));
+        Ok(())
+    }
+
+    async fn announce(&self, ctx: &CallContext, args: Note) -> Result<(), RemoteError> {
+        let _ = self.notes.send((format!("announced {}", args.text), ctx.request_id.clone()));
+        Ok(())
     }
 }
 
-#[tokio::test]
-async fn call_without_a_server_fails_and_a_silent_server_times_out() {
+async fn calculator() -> (Bus, tokio::sync::mpsc::UnboundedReceiver<(String, Option<String>)>) {
     let bus = Bus::in_process();
-    let t = Target::topic("nobody");
-    assert!(matches!(bus.call(&t, Message::new("echo", json!(null))).await, Err(BusError::NoListener(_))));
-    // A listener that never answers.
-    let _listener = bus.listen("slow", "h").await.unwrap();
-    let r =
-        bus.call_with_timeout(&Target::topic("slow"), Message::new("x", json!(null)), Duration::from_millis(20)).await;
-    assert!(matches!(r, Err(BusError::Timeout { .. })), "{r:?}");
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    Calculator::serve(&bus, "c1", Arc::new(Adder { notes: tx }), ServeOptions::default()).await.unwrap();
+    (bus, rx)
 }
 
 #[tokio::test]
-async fn casts_spread_over_servers_and_direct_targets_reach_one() {
-    let bus = Bus::in_process();
-    let mut a = bus.listen("compute", "a").await.unwrap();
-    let mut b = bus.listen("compute", "b").await.unwrap();
-    for i in 0..4 {
-        bus.cast(&Target::topic("compute"), Message::new("n", json!(i))).await.unwrap();
+async fn typed_interfaces_call_cast_and_fanout_with_the_request_id() {
+    let (bus, mut notes) = calculator().await;
+    let client = CalculatorClient::new(&bus).for_request(Some("req-7".to_string()));
+    assert_eq!(client.add(&Add { a: 2, b: 3 }).await.unwrap(), 5);
+    match client.add(&Add { a: i64::MAX, b: 1 }).await {
+        Err(BusError::Remote { error, .. }) => assert_eq!(error.kind, "Overflow"),
+        other => panic!("{other:?}"),
     }
-    for _ in 0..2 {
-        assert!(!a.next().await.unwrap().is_call());
-        b.next().await.unwrap();
+    client.note(&Note { text: "hello".into() }).await.unwrap();
+    assert_eq!(notes.recv().await.unwrap(), ("hello".to_string(), Some("req-7".to_string())));
+    CalculatorClient::to_server(&bus, "c1").announce(&Note { text: "all".into() }).await.unwrap();
+    assert_eq!(notes.recv().await.unwrap().0, "announced all");
+    assert_eq!(Calculator::METHODS, ["add", "note", "announce"]);
+}
+
+#[tokio::test]
+async fn unknown_methods_bad_arguments_and_newer_versions_are_errors_the_caller_sees() {
+    let (bus, _notes) = calculator().await;
+    let target = Target::topic(Calculator::TOPIC);
+    let ask = |m: Message| {
+        let bus = bus.clone();
+        let target = target.clone();
+        async move { bus.call_with_timeout(&target, m, Duration::from_secs(5)).await }
+    };
+    let kind = |r: Result<serde_json::Value, BusError>| match r {
+        Err(BusError::Remote { error, .. }) => error.kind,
+        other => format!("not a remote error: {other:?}"),
+    };
+    let v = Version::new(1, 0);
+    assert_eq!(kind(ask(Message::new("multiply", json!({})).with_version(v)).await), "UnknownMethod");
+    assert_eq!(kind(ask(Message::new("add", json!({"a": "x"})).with_version(v)).await), "BadArguments");
+    let newer = Message::new("add", json!({"a": 1, "b": 1})).with_version(Version::new(1, 3));
+    assert_eq!(kind(ask(newer).await), "UnsupportedVersion");
+    let other_major = Message::new("add", json!({"a": 1, "b": 1})).with_version(Version::new(2, 0));
+    assert_eq!(kind(ask(other_major).await), "UnsupportedVersion");
+    let older = Message::new("add", json!({"a": 1, "b": 1})).with_version(Version::new(1, 1));
+    assert_eq!(ask(older).await.unwrap(), json!(2));
+}
+
+#[tokio::test]
+async fn serving_is_bounded_by_its_concurrency() {
+    let bus = Bus::in_process();
+    let busy = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let peak = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (b, p) = (busy.clone(), peak.clone());
+    bus.serve_with("slow", "s1", ServeOptions { concurrency: 3 }, move |_m: Message| {
+        let (b, p) = (b.clone(), p.clone());
+        async move {
+            let now = b.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            p.fetch_max(now, std::sync::atomic::Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            b.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(serde_json::Value::Null)
+        }
+    })
+    .await
+    .unwrap();
+    let calls: Vec<_> = (0..12)
+        .map(|_| {
+            let bus = bus.clone();
+            tokio::spawn(async move { bus.call(&Target::topic("slow"), Message::new("x", json!(null))).await })
+        })
+        .collect();
+    for c in calls {
+        c.await.unwrap().unwrap();
     }
-    bus.cast(&Target::server("compute", "b"), Message::new("only-b", json!(null))).await.unwrap();
-    assert_eq!(b.next().await.unwrap().message.method, "only-b");
-    assert!(matches!(
-        bus.cast(&Target::server("compute", "zz"), Message::new("x", json!(null))).await,
-        Err(BusError::NoListener(_))
-    ));
+    assert_eq!(peak.load(std::sync::atomic::Ordering::SeqCst), 3);
 }
 
-#[tokio::test]
-async fn fanout_reaches_every_server_and_carries_the_request_id() {
-    let bus = Bus::in_process();
-    let mut a = bus.listen("agents", "a").await.unwrap();
-    let mut b = bus.listen("agents", "b").await.unwrap();
-    let msg = Message::new("port_update", json!({"id": "p"})).with_request_id(Some("req-1".into()));
-    bus.fanout("agents", msg.clone()).await.unwrap();
-    assert_eq!(a.next().await.unwrap().message, msg);
-    assert_eq!(b.next().await.unwrap().message, msg);
-    // Fanout to a topic nobody serves is not an error.
-    bus.fanout("empty", msg).await.unwrap();
-}
-
-#[tokio::test]
-async fn a_gone_listener_is_forgotten() {
-    let bus = Bus::in_process();
-    drop(bus.listen("t", "a").await.unwrap());
-    let mut b = bus.listen("t", "b").await.unwrap();
-    bus.cast(&Target::topic("t"), Message::new("m", json!(null))).await.unwrap();
-    assert_eq!(b.next().await.unwrap().message.method, "m");
+#[test]
+fn transport_urls_choose_the_transport() {
+    assert!(Bus::from_url("").is_ok());
+    assert!(Bus::from_url("in-process://").is_ok());
+    let e = Bus::from_url("rabbit://guest:guest@127.0.0.1:5672/").err().expect("not built yet");
+    assert!(e.to_string().contains("AMQP"), "{e}");
+    assert!(Bus::from_url("kafka://x").is_err());
 }

@@ -128,11 +128,11 @@ async fn an_agent_that_stops_reporting_binds_nothing() {
 
 #[tokio::test]
 async fn agents_learn_over_the_bus() {
-    use bus::{Message, Target};
+    use network::agents::interfaces::{DevicesOnHost, PluginClient};
     let dir = tempfile::tempdir().unwrap();
     let cloud = Cloud::start(dir.path(), &[]).await;
-    let mut sg_updates = cloud.bus.listen(network::agents::SECURITY_GROUP_UPDATE_TOPIC, "watcher").await.unwrap();
-    let mut port_updates = cloud.bus.listen(network::agents::PORT_UPDATE_TOPIC, "watcher").await.unwrap();
+    let mut sg_updates = cloud.bus.listen(network::agents::SECURITY_GROUP_UPDATE_TOPIC, "watcher", 8).await.unwrap();
+    let mut port_updates = cloud.bus.listen(network::agents::PORT_UPDATE_TOPIC, "watcher", 8).await.unwrap();
     cloud
         .agent("Open vSwitch agent", "h1", json!({"bridge_mappings": {"physnet1": "br"}}), Duration::from_secs(60))
         .await;
@@ -141,18 +141,12 @@ async fn agents_learn_over_the_bus() {
     let p = port_on(&cloud, &n, "h1").await;
     let pid = p["id"].as_str().unwrap();
     // The port's binding is announced with its segment.
-    let update = port_updates.next().await.unwrap().message;
+    let update = port_updates.next().await.unwrap().message().clone();
     assert_eq!(update.args["port"]["id"], pid);
     assert_eq!(update.args["segmentation_id"], 120);
     // An agent asking about the device gets how to wire it.
-    let details = cloud
-        .bus
-        .call(
-            &Target::topic(network::agents::PLUGIN_TOPIC),
-            Message::new("get_devices_details_list", json!({"devices": [pid], "host": "h1"})),
-        )
-        .await
-        .unwrap();
+    let ask = DevicesOnHost { devices: vec![pid.to_string()], agent_id: None, host: "h1".into() };
+    let details = PluginClient::new(&cloud.bus).get_devices_details_list(&ask).await.unwrap();
     assert_eq!(details[0]["network_type"], "vlan");
     assert_eq!(details[0]["physical_network"], "physnet1");
     assert_eq!(details[0]["segmentation_id"], 120);
@@ -166,7 +160,7 @@ async fn agents_learn_over_the_bus() {
             json!({"security_group_rule": {"security_group_id": sg, "direction": "ingress", "protocol": "icmp"}}),
         )
         .await;
-    let m = sg_updates.next().await.unwrap().message;
+    let m = sg_updates.next().await.unwrap().message().clone();
     assert_eq!(m.method, "security_groups_rule_updated");
     assert_eq!(m.args["security_groups"], json!([sg]));
 }

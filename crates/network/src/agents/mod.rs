@@ -7,6 +7,7 @@
 //! Topics follow Neutron's: agents report to `q-reports-plugin`, ask
 //! `q-plugin`, and listen on `q-agent-notifier-<resource>-<event>`.
 
+pub mod interfaces;
 mod notifier;
 pub mod reporter;
 pub mod rpc;

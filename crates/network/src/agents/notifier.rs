@@ -1,14 +1,20 @@
 //! Server → agents: fanout casts. Nobody listening is fine (no agents yet);
 //! agents that miss a notification catch up through `get_devices_details_list`.
 
-use bus::{Bus, Message};
-use serde_json::{json, Value};
+use bus::Bus;
+use serde_json::Value;
 
-use super::*;
+use super::interfaces::*;
 
 #[derive(Clone)]
 pub struct Notifier {
     bus: Bus,
+}
+
+fn log_failure(method: &str, r: Result<(), bus::BusError>) {
+    if let Err(e) = r {
+        tracing::warn!(method, error = %e, "agent notification failed");
+    }
 }
 
 impl Notifier {
@@ -20,52 +26,43 @@ impl Notifier {
         &self.bus
     }
 
-    async fn fanout(&self, topic: &str, method: &str, args: Value) {
-        if let Err(e) = self.bus.fanout(topic, Message::new(method, args)).await {
-            tracing::warn!(topic, method, error = %e, "agent notification failed");
-        }
-    }
-
     /// A port changed (created, bound, updated): agents on its host wire it.
     pub async fn port_update(&self, port: &Value, segment: Option<&crate::store::Segment>) {
-        let args = json!({
-            "port": port,
-            "network_type": segment.map(|s| s.network_type.clone()),
-            "segmentation_id": segment.and_then(|s| s.segmentation_id),
-            "physical_network": segment.and_then(|s| s.physical_network.clone()),
-        });
-        self.fanout(PORT_UPDATE_TOPIC, "port_update", args).await;
+        let args = PortUpdate {
+            port: port.clone(),
+            network_type: segment.map(|s| s.network_type.clone()),
+            segmentation_id: segment.and_then(|s| s.segmentation_id),
+            physical_network: segment.and_then(|s| s.physical_network.clone()),
+        };
+        log_failure("port_update", PortUpdatesClient::new(&self.bus).port_update(&args).await);
     }
 
     pub async fn port_delete(&self, port_id: &str, network_id: &str) {
-        self.fanout(PORT_DELETE_TOPIC, "port_delete", json!({"port_id": port_id, "network_id": network_id})).await;
+        let args = PortDelete { port_id: port_id.into(), network_id: network_id.into() };
+        log_failure("port_delete", PortDeletesClient::new(&self.bus).port_delete(&args).await);
     }
 
     pub async fn network_update(&self, network: &Value) {
-        self.fanout(NETWORK_UPDATE_TOPIC, "network_update", json!({"network": network})).await;
+        let args = NetworkUpdate { network: network.clone() };
+        log_failure("network_update", NetworkUpdatesClient::new(&self.bus).network_update(&args).await);
     }
 
     pub async fn network_delete(&self, network_id: &str) {
-        self.fanout(NETWORK_DELETE_TOPIC, "network_delete", json!({"network_id": network_id})).await;
+        let args = NetworkDelete { network_id: network_id.into() };
+        log_failure("network_delete", NetworkDeletesClient::new(&self.bus).network_delete(&args).await);
     }
 
     /// Rules of these groups changed: agents refresh the ports in them.
     pub async fn security_groups_rule_updated(&self, security_groups: &[String]) {
-        self.fanout(
-            SECURITY_GROUP_UPDATE_TOPIC,
-            "security_groups_rule_updated",
-            json!({"security_groups": security_groups}),
-        )
-        .await;
+        let args = SecurityGroups { security_groups: security_groups.to_vec() };
+        let client = SecurityGroupUpdatesClient::new(&self.bus);
+        log_failure("security_groups_rule_updated", client.security_groups_rule_updated(&args).await);
     }
 
     /// Members of these groups changed (remote-group rules follow members).
     pub async fn security_groups_member_updated(&self, security_groups: &[String]) {
-        self.fanout(
-            SECURITY_GROUP_UPDATE_TOPIC,
-            "security_groups_member_updated",
-            json!({"security_groups": security_groups}),
-        )
-        .await;
+        let args = SecurityGroups { security_groups: security_groups.to_vec() };
+        let client = SecurityGroupUpdatesClient::new(&self.bus);
+        log_failure("security_groups_member_updated", client.security_groups_member_updated(&args).await);
     }
 }

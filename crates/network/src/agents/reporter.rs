@@ -3,13 +3,16 @@
 //! host, so that ports go ACTIVE end to end. It wires nothing: it stands in for
 //! the datapath agents until they exist, and says so in its configurations.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use bus::{Bus, Message, Target};
+use bus::{Bus, CallContext, RemoteError, ServeOptions};
 use serde_json::{json, Value};
 use tokio::task::JoinHandle;
 
-use super::{PLUGIN_TOPIC, PORT_UPDATE_TOPIC, REPORTS_TOPIC};
+use super::interfaces::{
+    DeviceOnHost, PluginClient, PluginReportsClient, PortUpdate, PortUpdates, PortUpdatesHandler, ReportState,
+};
 
 #[derive(Debug, Clone)]
 pub struct StandIn {
@@ -30,7 +33,8 @@ impl StandIn {
         if let Value::Object(c) = &mut configurations {
             c.insert("datapath".into(), json!("none: ferrostack in-tree stand-in agent"));
         }
-        json!({"agent_state": {"agent_state": {
+        // oslo's nesting: the argument `agent_state` holds `{"agent_state": {...}}`.
+        json!({"agent_state": {
             "agent_type": self.agent_type,
             "binary": self.binary,
             "topic": self.topic,
@@ -38,39 +42,23 @@ impl StandIn {
             "configurations": configurations,
             "availability_zone": self.availability_zone,
             "start_flag": start,
-        }}})
+        }})
     }
 
     /// Starts reporting (and acknowledging); the tasks end with the bus.
     pub async fn start(self, bus: Bus) -> Result<Vec<JoinHandle<()>>, bus::BusError> {
         let mut tasks = Vec::new();
         if self.acks_ports {
-            let mut updates = bus.listen(PORT_UPDATE_TOPIC, &format!("{}.{}", self.host, self.binary)).await?;
-            let (bus2, me) = (bus.clone(), self.clone());
-            tasks.push(tokio::spawn(async move {
-                while let Some(incoming) = updates.next().await {
-                    let port = &incoming.message.args["port"];
-                    let bound_here = port["binding:host_id"].as_str() == Some(me.host.as_str())
-                        && !matches!(
-                            port["binding:vif_type"].as_str(),
-                            Some("unbound") | Some("binding_failed") | None
-                        );
-                    if bound_here && port["status"].as_str() != Some("ACTIVE") {
-                        let args = json!({"device": port["id"], "agent_id": me.host, "host": me.host});
-                        let msg =
-                            Message::new("update_device_up", args).with_request_id(incoming.message.request_id.clone());
-                        if let Err(e) = bus2.call(&Target::topic(PLUGIN_TOPIC), msg).await {
-                            tracing::warn!(error = %e, "update_device_up failed");
-                        }
-                    }
-                }
-            }));
+            let server = format!("{}.{}", self.host, self.binary);
+            let acker = Arc::new(PortAcker { host: self.host.clone(), plugin: PluginClient::new(&bus) });
+            tasks.push(PortUpdates::serve(&bus, &server, acker, ServeOptions::default()).await?);
         }
+        let reports = PluginReportsClient::new(&bus);
         tasks.push(tokio::spawn(async move {
             let mut first = true;
             loop {
-                let msg = Message::new("report_state", self.state(first));
-                match bus.call(&Target::topic(REPORTS_TOPIC), msg).await {
+                let state = ReportState { agent_state: self.state(first), time: None };
+                match reports.report_state(&state).await {
                     Ok(_) => first = false,
                     Err(e) => tracing::warn!(agent = %self.agent_type, error = %e, "state report failed"),
                 }
@@ -78,5 +66,30 @@ impl StandIn {
             }
         }));
         Ok(tasks)
+    }
+}
+
+/// The L2 stand-in's one job: say a port bound on its host is up.
+struct PortAcker {
+    host: String,
+    plugin: PluginClient,
+}
+
+impl PortUpdatesHandler for PortAcker {
+    async fn port_update(&self, ctx: &CallContext, update: PortUpdate) -> Result<(), RemoteError> {
+        let port = &update.port;
+        let bound_here = port["binding:host_id"].as_str() == Some(self.host.as_str())
+            && !matches!(port["binding:vif_type"].as_str(), Some("unbound") | Some("binding_failed") | None);
+        if bound_here && port["status"].as_str() != Some("ACTIVE") {
+            let device = DeviceOnHost {
+                device: port["id"].as_str().unwrap_or_default().to_string(),
+                agent_id: Some(self.host.clone()),
+                host: self.host.clone(),
+            };
+            if let Err(e) = self.plugin.for_request(ctx.request_id.clone()).update_device_up(&device).await {
+                tracing::warn!(error = %e, "update_device_up failed");
+            }
+        }
+        Ok(())
     }
 }

@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
-use bus::{Message, RemoteError, Reply};
+use bus::{CallContext, RemoteError, ServeOptions};
 use serde_json::{json, Value};
 
-use super::{PLUGIN_TOPIC, REPORTS_TOPIC};
+use super::interfaces::{DeviceOnHost, DevicesOnHost, Plugin, PluginHandler, PluginReports, PluginReportsHandler, ReportState};
 use crate::error::Result;
 use crate::store::{Record, NETWORK, PORT};
 use crate::Network;
@@ -16,64 +16,48 @@ fn remote(e: impl std::fmt::Display) -> RemoteError {
     RemoteError::new("NetworkError", e.to_string())
 }
 
+/// The server's answers to its agents.
+struct AgentRpc(Arc<Network>);
+
 /// Serves the agent RPC topics as `server` (the network server's host name).
 pub async fn serve(net: Arc<Network>, server: &str) -> std::result::Result<(), bus::BusError> {
     let bus = net.notifier.bus().clone();
-    let reports = net.clone();
-    bus.serve(REPORTS_TOPIC, server, move |m: Message| {
-        let net = reports.clone();
-        async move { handle_report(&net, m).await }
-    })
-    .await?;
-    let plugin = net.clone();
-    bus.serve(PLUGIN_TOPIC, server, move |m: Message| {
-        let net = plugin.clone();
-        async move { handle_plugin(&net, m).await }
-    })
-    .await?;
+    let rpc = Arc::new(AgentRpc(net));
+    PluginReports::serve(&bus, server, rpc.clone(), ServeOptions::default()).await?;
+    Plugin::serve(&bus, server, rpc, ServeOptions::default()).await?;
     Ok(())
 }
 
-async fn handle_report(net: &Network, m: Message) -> Reply {
-    match m.method.as_str() {
-        "report_state" => {
-            // oslo sends {"agent_state": {"agent_state": {...}}, "time": ...}.
-            let state =
-                m.args.get("agent_state").map(|s| s.get("agent_state").unwrap_or(s)).cloned().unwrap_or(Value::Null);
-            crate::api::agents::report_state(net, &state).await.map_err(remote)?;
-            Ok(json!("alive"))
-        }
-        other => Err(RemoteError::new("UnsupportedVersion", format!("unknown method {other}"))),
+impl PluginReportsHandler for AgentRpc {
+    async fn report_state(&self, _ctx: &CallContext, args: ReportState) -> std::result::Result<String, RemoteError> {
+        crate::api::agents::report_state(&self.0, args.state()).await.map_err(remote)?;
+        Ok("alive".into())
     }
 }
 
-async fn handle_plugin(net: &Network, m: Message) -> Reply {
-    let host = m.args.get("host").and_then(Value::as_str).unwrap_or_default().to_string();
-    match m.method.as_str() {
-        "get_devices_details_list" => {
-            let devices: Vec<String> = m
-                .args
-                .get("devices")
-                .and_then(Value::as_array)
-                .map(|d| d.iter().filter_map(|x| x.as_str().map(String::from)).collect())
-                .unwrap_or_default();
-            let mut out = Vec::new();
-            for d in devices {
-                out.push(device_details(net, &d).await.map_err(remote)?);
-            }
-            Ok(Value::Array(out))
+impl PluginHandler for AgentRpc {
+    async fn get_devices_details_list(
+        &self,
+        _ctx: &CallContext,
+        args: DevicesOnHost,
+    ) -> std::result::Result<Vec<Value>, RemoteError> {
+        let mut out = Vec::new();
+        for d in &args.devices {
+            out.push(device_details(&self.0, d).await.map_err(remote)?);
         }
-        "get_device_details" => {
-            let device = m.args.get("device").and_then(Value::as_str).unwrap_or_default();
-            device_details(net, device).await.map_err(remote)
-        }
-        "update_device_up" | "update_device_down" => {
-            let device = m.args.get("device").and_then(Value::as_str).unwrap_or_default().to_string();
-            let up = m.method == "update_device_up";
-            set_status(net, &device, &host, up).await.map_err(remote)?;
-            Ok(Value::Null)
-        }
-        other => Err(RemoteError::new("UnsupportedVersion", format!("unknown method {other}"))),
+        Ok(out)
+    }
+
+    async fn get_device_details(&self, _ctx: &CallContext, args: DeviceOnHost) -> std::result::Result<Value, RemoteError> {
+        device_details(&self.0, &args.device).await.map_err(remote)
+    }
+
+    async fn update_device_up(&self, _ctx: &CallContext, args: DeviceOnHost) -> std::result::Result<(), RemoteError> {
+        set_status(&self.0, &args.device, &args.host, true).await.map_err(remote)
+    }
+
+    async fn update_device_down(&self, _ctx: &CallContext, args: DeviceOnHost) -> std::result::Result<(), RemoteError> {
+        set_status(&self.0, &args.device, &args.host, false).await.map_err(remote)
     }
 }
 
