@@ -123,8 +123,10 @@ pub async fn casts_spread_over_servers_and_direct_ones_reach_one(transport: Arc<
     assert_eq!(a + b, 10);
     assert!(a > 0 && b > 0, "both servers of the topic take work: {a} and {b}");
     for _ in 0..3 {
-        let got =
-            bus.call_with_timeout(&Target::server(&t, "b"), Message::new("n", Value::Null), PATIENCE).await.expect("call");
+        let got = bus
+            .call_with_timeout(&Target::server(&t, "b"), Message::new("n", Value::Null), PATIENCE)
+            .await
+            .expect("call");
         assert_eq!(got["server"], 1, "a direct call reaches its server only");
     }
 }

@@ -113,8 +113,7 @@ impl Broker {
                 delivered: envelope.delivered,
             };
             let failed_expires = envelope.expires;
-            let delivery =
-                Delivery::new(envelope.message, envelope.reply, envelope.delivered, Box::new(settle));
+            let delivery = Delivery::new(envelope.message, envelope.reply, envelope.delivered, Box::new(settle));
             match consumer.tx.send(delivery) {
                 Ok(()) => consumer.unsettled += 1,
                 Err(failed) => {

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use bus::{CallContext, RemoteError, ServeOptions};
 use serde_json::{json, Value};
 
-use super::interfaces::{DeviceOnHost, DevicesOnHost, Plugin, PluginHandler, PluginReports, PluginReportsHandler, ReportState};
+use super::interfaces::{
+    DeviceOnHost, DevicesOnHost, Plugin, PluginHandler, PluginReports, PluginReportsHandler, ReportState,
+};
 use crate::error::Result;
 use crate::store::{Record, NETWORK, PORT};
 use crate::Network;
@@ -48,7 +50,11 @@ impl PluginHandler for AgentRpc {
         Ok(out)
     }
 
-    async fn get_device_details(&self, _ctx: &CallContext, args: DeviceOnHost) -> std::result::Result<Value, RemoteError> {
+    async fn get_device_details(
+        &self,
+        _ctx: &CallContext,
+        args: DeviceOnHost,
+    ) -> std::result::Result<Value, RemoteError> {
         device_details(&self.0, &args.device).await.map_err(remote)
     }
 
