@@ -132,7 +132,13 @@ pub fn sample(opts: &[Opt]) -> String {
     let mut out = String::new();
     for section in sections {
         out.push_str(&format!("[{section}]\n\n"));
+        let mut seen: Vec<&str> = Vec::new();
+        // Services that share an option (`[DEFAULT] host`) declare it each; it is shown once.
         for o in opts.iter().filter(|o| o.section == section) {
+            if seen.contains(&o.name) {
+                continue;
+            }
+            seen.push(o.name);
             for line in o.help.lines() {
                 out.push_str(&format!("# {line}\n"));
             }

@@ -1,5 +1,7 @@
 //! The compute service's options, with nova.conf's sections and names.
 
+use std::time::Duration;
+
 use common::{Config, ConfigError, Opt};
 
 use crate::scheduler::SchedulerOptions;
@@ -10,24 +12,25 @@ const fn opt(section: &'static str, name: &'static str, default: &'static str, h
 
 pub const DATABASE_CONNECTION: Opt =
     opt("database", "connection", "sqlite:////var/lib/ferrostack/compute.db", "Database URL, oslo.db style.");
-pub const HOST: Opt = opt("DEFAULT", "host", "", "This compute host's name (default: the machine's hostname).");
-pub const COMPUTE_DRIVER: Opt = opt("DEFAULT", "compute_driver", "fake", "The virt driver: fake.");
-pub const CPU_RATIO: Opt = opt("DEFAULT", "cpu_allocation_ratio", "16.0", "vCPUs per physical core.");
-pub const RAM_RATIO: Opt = opt("DEFAULT", "ram_allocation_ratio", "1.5", "Memory overcommit.");
-pub const DISK_RATIO: Opt = opt("DEFAULT", "disk_allocation_ratio", "1.0", "Disk overcommit.");
-pub const RESERVED_RAM: Opt =
-    opt("DEFAULT", "reserved_host_memory_mb", "512", "Memory a host keeps for itself, in MiB.");
-pub const RESERVED_DISK: Opt = opt("DEFAULT", "reserved_host_disk_mb", "0", "Disk a host keeps for itself, in MiB.");
-pub const RESERVED_CPUS: Opt = opt("DEFAULT", "reserved_host_cpus", "0", "Cores a host keeps for itself.");
-pub const REPORT_INTERVAL: Opt =
-    opt("DEFAULT", "report_interval", "10", "Seconds between a service's heartbeats and resource reports.");
+pub use compute_rpc::config::{HOST, REPORT_INTERVAL};
+pub const RPC_RESPONSE_TIMEOUT: Opt =
+    opt("DEFAULT", "rpc_response_timeout", "60", "Seconds to wait for the answer to an ordinary RPC call.");
+pub const LONG_RPC_TIMEOUT: Opt = opt(
+    "DEFAULT",
+    "long_rpc_timeout",
+    "1800",
+    "Seconds to wait for the answer to a call that does long work: each step a workflow asks of a compute host.",
+);
+pub const INSTANCE_BUILD_TIMEOUT: Opt = opt(
+    "DEFAULT",
+    "instance_build_timeout",
+    "0",
+    "Seconds a build may take from the request before the server goes to ERROR (0: no limit).",
+);
 pub const SERVICE_DOWN_TIME: Opt =
     opt("DEFAULT", "service_down_time", "60", "Seconds without a heartbeat after which a service is down.");
 pub const ALLOW_RESIZE_TO_SAME_HOST: Opt =
     opt("DEFAULT", "allow_resize_to_same_host", "false", "Whether a resize may stay on the server's host.");
-pub const FAKE_FAIL_HOSTS: Opt =
-    opt("fake", "fail_hosts", "", "Fake hosts that fail every spawn (to exercise rescheduling), comma-separated.");
-pub const FAKE_HOSTS: Opt = opt("fake", "hosts", "1", "Compute hosts the all-in-one simulates with the fake driver.");
 pub const VNC_ENABLED: Opt = opt("vnc", "enabled", "true", "Whether servers' VNC consoles are offered.");
 pub const NOVNCPROXY_BASE_URL: Opt = opt(
     "vnc",
@@ -38,10 +41,6 @@ pub const NOVNCPROXY_BASE_URL: Opt = opt(
 pub const NOVNC_WEB: Opt =
     opt("vnc", "novnc_web", "/usr/share/novnc", "Where the console proxy finds the noVNC page it serves.");
 pub const CONSOLE_TOKEN_TTL: Opt = opt("consoleauth", "token_ttl", "600", "Seconds a console token stays valid.");
-pub const FAKE_VCPUS: Opt = opt("fake", "vcpus", "16", "Cores of each fake host.");
-pub const FAKE_MEMORY_MB: Opt = opt("fake", "memory_mb", "65536", "Memory of each fake host, in MiB.");
-pub const FAKE_LOCAL_GB: Opt = opt("fake", "local_gb", "1000", "Disk of each fake host, in GiB.");
-pub const FAKE_SPAWN_MS: Opt = opt("fake", "spawn_ms", "0", "Milliseconds a fake spawn takes.");
 pub const SERVICE_AUTH_URL: Opt =
     opt("service_user", "auth_url", "http://127.0.0.1:5000/v3", "Identity endpoint for the service's own token.");
 pub const SERVICE_USERNAME: Opt = opt("service_user", "username", "nova", "The compute service's user.");
@@ -67,26 +66,16 @@ pub const QUOTA_INJECTED_FILE_PATH: Opt =
 pub const OPTS: &[Opt] = &[
     DATABASE_CONNECTION,
     HOST,
-    COMPUTE_DRIVER,
-    CPU_RATIO,
-    RAM_RATIO,
-    DISK_RATIO,
-    RESERVED_RAM,
-    RESERVED_DISK,
-    RESERVED_CPUS,
     REPORT_INTERVAL,
+    RPC_RESPONSE_TIMEOUT,
+    LONG_RPC_TIMEOUT,
+    INSTANCE_BUILD_TIMEOUT,
     SERVICE_DOWN_TIME,
     ALLOW_RESIZE_TO_SAME_HOST,
-    FAKE_FAIL_HOSTS,
-    FAKE_HOSTS,
     VNC_ENABLED,
     NOVNCPROXY_BASE_URL,
     NOVNC_WEB,
     CONSOLE_TOKEN_TTL,
-    FAKE_VCPUS,
-    FAKE_MEMORY_MB,
-    FAKE_LOCAL_GB,
-    FAKE_SPAWN_MS,
     SERVICE_AUTH_URL,
     SERVICE_USERNAME,
     SERVICE_PASSWORD,
@@ -106,44 +95,20 @@ pub const OPTS: &[Opt] = &[
     QUOTA_INJECTED_FILE_PATH,
 ];
 
-/// How the service finds and proves itself to the other services.
-#[derive(Debug, Clone)]
-pub struct ServiceUser {
-    pub auth_url: String,
-    pub username: String,
-    pub password: String,
-    pub project_name: String,
-    pub user_domain_name: String,
-    pub project_domain_name: String,
-    pub region: String,
-}
-
-/// A host's capacity and what it keeps back, as its compute service reports.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HostResources {
-    pub vcpus: i64,
-    pub memory_mb: i64,
-    pub local_gb: i64,
-    pub reserved_host_memory_mb: i64,
-    pub reserved_host_disk_mb: i64,
-    pub reserved_host_cpus: i64,
-    pub cpu_allocation_ratio: f64,
-    pub ram_allocation_ratio: f64,
-    pub disk_allocation_ratio: f64,
-}
+pub use compute_rpc::session::ServiceUser;
 
 #[derive(Debug, Clone)]
 pub struct ComputeConfig {
     pub database_url: String,
+    /// The controller's host name (the conductor's and scheduler's server).
     pub host: String,
-    pub driver: String,
-    pub fake_hosts: usize,
-    pub fake_spawn_ms: u64,
-    pub fake_fail_hosts: Vec<String>,
     pub allow_resize_to_same_host: bool,
-    pub resources: HostResources,
-    pub report_interval: std::time::Duration,
-    pub service_down_time: std::time::Duration,
+    pub report_interval: Duration,
+    pub rpc_response_timeout: Duration,
+    pub long_rpc_timeout: Duration,
+    /// `None`: builds may take as long as they take.
+    pub instance_build_timeout: Option<Duration>,
+    pub service_down_time: Duration,
     pub service_user: ServiceUser,
     pub scheduler: SchedulerOptions,
     /// Default quota limits by Nova's resource names.
@@ -151,43 +116,26 @@ pub struct ComputeConfig {
     pub vnc_enabled: bool,
     pub novncproxy_base_url: String,
     pub novnc_web: Option<std::path::PathBuf>,
-    pub console_token_ttl: std::time::Duration,
+    pub console_token_ttl: Duration,
 }
 
-/// The machine's host name, for `[DEFAULT] host` left empty.
-pub fn machine_hostname() -> String {
-    std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "localhost".into())
+fn seconds(c: &Config, o: &Opt) -> Result<Duration, ConfigError> {
+    Ok(Duration::from_secs(o.get::<u64>(c)?.max(1)))
 }
 
 impl ComputeConfig {
     pub fn from_config(c: &Config) -> Result<Self, ConfigError> {
-        let host: String = HOST.get(c)?;
         let quota = |o: &Opt| -> Result<(&'static str, i64), ConfigError> { Ok((o.name, o.get(c)?)) };
+        let build_timeout: u64 = INSTANCE_BUILD_TIMEOUT.get(c)?;
         Ok(ComputeConfig {
             database_url: DATABASE_CONNECTION.get(c)?,
-            host: if host.is_empty() { machine_hostname() } else { host },
-            driver: COMPUTE_DRIVER.get(c)?,
-            fake_hosts: FAKE_HOSTS.get(c)?,
-            fake_spawn_ms: FAKE_SPAWN_MS.get(c)?,
-            fake_fail_hosts: FAKE_FAIL_HOSTS.get_list(c),
+            host: compute_rpc::config::host(c)?,
             allow_resize_to_same_host: ALLOW_RESIZE_TO_SAME_HOST.get_bool(c)?,
-            resources: HostResources {
-                vcpus: FAKE_VCPUS.get(c)?,
-                memory_mb: FAKE_MEMORY_MB.get(c)?,
-                local_gb: FAKE_LOCAL_GB.get(c)?,
-                reserved_host_memory_mb: RESERVED_RAM.get(c)?,
-                reserved_host_disk_mb: RESERVED_DISK.get(c)?,
-                reserved_host_cpus: RESERVED_CPUS.get(c)?,
-                cpu_allocation_ratio: CPU_RATIO.get(c)?,
-                ram_allocation_ratio: RAM_RATIO.get(c)?,
-                disk_allocation_ratio: DISK_RATIO.get(c)?,
-            },
-            report_interval: std::time::Duration::from_secs(REPORT_INTERVAL.get::<u64>(c)?.max(1)),
-            service_down_time: std::time::Duration::from_secs(SERVICE_DOWN_TIME.get::<u64>(c)?.max(1)),
+            report_interval: compute_rpc::config::report_interval(c)?,
+            rpc_response_timeout: seconds(c, &RPC_RESPONSE_TIMEOUT)?,
+            long_rpc_timeout: seconds(c, &LONG_RPC_TIMEOUT)?,
+            instance_build_timeout: (build_timeout > 0).then(|| Duration::from_secs(build_timeout)),
+            service_down_time: seconds(c, &SERVICE_DOWN_TIME)?,
             service_user: ServiceUser {
                 auth_url: SERVICE_AUTH_URL.get(c)?,
                 username: SERVICE_USERNAME.get(c)?,
@@ -201,7 +149,7 @@ impl ComputeConfig {
             vnc_enabled: VNC_ENABLED.get_bool(c)?,
             novncproxy_base_url: NOVNCPROXY_BASE_URL.get(c)?,
             novnc_web: NOVNC_WEB.get_str(c).map(std::path::PathBuf::from).filter(|p| p.is_dir()),
-            console_token_ttl: std::time::Duration::from_secs(CONSOLE_TOKEN_TTL.get::<u64>(c)?.max(1)),
+            console_token_ttl: seconds(c, &CONSOLE_TOKEN_TTL)?,
             quotas: vec![
                 quota(&QUOTA_INSTANCES)?,
                 quota(&QUOTA_CORES)?,

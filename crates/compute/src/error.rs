@@ -35,7 +35,7 @@ pub enum ComputeError {
     #[error(transparent)]
     Db(#[from] DbError),
     #[error(transparent)]
-    Bus(#[from] bus::BusError),
+    Bus(bus::BusError),
     /// Already in the API's terms (a malformed body, say).
     #[error("{}", .0 .0.message)]
     Api(ApiError),
@@ -94,20 +94,34 @@ impl From<ComputeError> for bus::RemoteError {
     }
 }
 
+/// What the hosts and the clients of other services report keeps its kind.
+impl From<compute_rpc::ComputeError> for ComputeError {
+    fn from(e: compute_rpc::ComputeError) -> ComputeError {
+        use compute_rpc::ComputeError as Shared;
+        match e {
+            Shared::NotFound(m) => ComputeError::NotFound(m),
+            Shared::BadRequest(m) => ComputeError::BadRequest(m),
+            Shared::Forbidden(m) => ComputeError::Forbidden(m),
+            Shared::Unauthorized(m) => ComputeError::Unauthorized(m),
+            Shared::Conflict(m) => ComputeError::Conflict(m),
+            Shared::OverQuota(m) => ComputeError::OverQuota(m),
+            Shared::OverLimit(m) => ComputeError::OverLimit(m),
+            Shared::NoValidHost(m) => ComputeError::NoValidHost(m),
+            Shared::Upstream(m) => ComputeError::Upstream(m),
+            Shared::Internal(m) | Shared::PortBindingFailed(m) => ComputeError::Internal(m),
+            Shared::NotImplemented(m) => ComputeError::NotImplemented(m),
+            Shared::Bus(e) => ComputeError::Bus(e),
+        }
+    }
+}
+
 /// A bus failure as a compute error: remote errors keep their kind.
 pub fn from_bus(e: bus::BusError) -> ComputeError {
-    match e {
-        bus::BusError::Remote { error, .. } => match error.kind.as_str() {
-            "NotFound" => ComputeError::NotFound(error.message),
-            "BadRequest" => ComputeError::BadRequest(error.message),
-            "Forbidden" => ComputeError::Forbidden(error.message),
-            "Conflict" => ComputeError::Conflict(error.message),
-            "OverQuota" => ComputeError::OverQuota(error.message),
-            "OverLimit" => ComputeError::OverLimit(error.message),
-            "NoValidHost" => ComputeError::NoValidHost(error.message),
-            "Upstream" => ComputeError::Upstream(error.message),
-            _ => ComputeError::Internal(error.message),
-        },
-        other => ComputeError::Bus(other),
+    compute_rpc::ComputeError::from(e).into()
+}
+
+impl From<bus::BusError> for ComputeError {
+    fn from(e: bus::BusError) -> ComputeError {
+        from_bus(e)
     }
 }

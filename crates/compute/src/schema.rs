@@ -198,4 +198,21 @@ pub const MIGRATIONS: &[Migration] = &[
             "CREATE INDEX console_auth_token_instance ON console_auth_token (instance_uuid)",
         ],
     },
+    Migration {
+        version: 5,
+        description: "sagas: the progress of every multi-step workflow under way, so a restart resumes or unwinds it",
+        statements: &[
+            "CREATE TABLE saga (
+            id VARCHAR(128) PRIMARY KEY,
+            name VARCHAR(64) NOT NULL,
+            saga_key VARCHAR(64),
+            owner VARCHAR(255),
+            params TEXT NOT NULL,
+            request_id VARCHAR(64),
+            progress TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL)",
+            "CREATE INDEX saga_by_key ON saga (saga_key)",
+        ],
+    },
 ];

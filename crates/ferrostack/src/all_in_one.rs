@@ -103,6 +103,8 @@ fn defaults(config: &mut Config, state: &Path) {
     // Two simulated compute hosts, so moves and anti-affinity have somewhere
     // to go; resizes may stay put, as on devstack.
     config.set_default("fake", "hosts", "2");
+    // The fake hypervisors keep their guests across restarts, as real ones do.
+    config.set_default("fake", "state_path", path("fake-hypervisors"));
     config.set_default("DEFAULT", "allow_resize_to_same_host", "true");
 }
 
@@ -185,13 +187,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     compute_config.set_default("service_user", "password", service_password);
     let console_url = format!("{}/vnc_auto.html", url(&console_listener)?);
     compute_config.set_default("vnc", "novncproxy_base_url", console_url);
+    let host_config = compute_host::HostConfig::from_config(&compute_config)?;
     let compute_config = ComputeConfig::from_config(&compute_config)?;
-    let hosts = compute::fake_host_names(&compute_config);
+    let hosts = host_config.host_names();
     for h in hosts.iter().filter(|h| **h != agent_host) {
         services::stand_in_l2_agent(&network, h).await?;
     }
-    let mut compute = Compute::start_controller(compute_config.clone(), bus.clone()).await?;
-    compute.start_hosts(&compute_config, &bus, &hosts).await?;
+    let compute = Compute::start_controller(compute_config.clone(), bus.clone(), saga::Hooks::from_env()).await?;
+    compute_host::start_hosts(&host_config, &bus, compute.api.session.clone(), &hosts).await?;
     let compute_server = tokio::spawn(api::server::serve(
         compute_listener,
         compute::api::router(compute.api.clone(), tokens),

@@ -28,6 +28,7 @@ pub fn config_sample() -> String {
     opts.extend_from_slice(network::config::OPTS);
     opts.extend_from_slice(image::config::OPTS);
     opts.extend_from_slice(compute::config::OPTS);
+    opts.extend_from_slice(compute_host::config::OPTS);
     opts.extend_from_slice(compute::scheduler::OPTS);
     opts.extend_from_slice(api::keystone::OPTS);
     sample(&opts)

@@ -138,9 +138,12 @@ impl Executor {
     }
 
     /// Runs, in the background, every saga left unfinished that this owner
-    /// holds or nobody does: what a restarted service does first.
+    /// holds or nobody does and that is not running here: what a restarted
+    /// service does first, and what it does now and then in case the message
+    /// asking it to run a saga was lost.
     pub async fn resume_all(self: &Arc<Self>) -> Result<usize, LogError> {
-        let unfinished = self.log.unfinished(&self.owner).await?;
+        let mut unfinished = self.log.unfinished(&self.owner).await?;
+        unfinished.retain(|r| !self.is_running(&r.id));
         for r in &unfinished {
             tracing::info!(saga = %r.name, id = %r.id, state = ?r.progress.state, done = r.progress.done, "resuming a saga");
             self.spawn(&r.id);

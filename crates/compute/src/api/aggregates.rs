@@ -179,7 +179,7 @@ pub async fn action(
             let add = name == "add_host";
             if add {
                 let known =
-                    svc.store.services().await?.iter().any(|s| s.host == host && s.binary == crate::manager::BINARY);
+                    svc.store.services().await?.iter().any(|s| s.host == host && s.binary == compute_rpc::host::BINARY);
                 if !known {
                     return Err(ComputeError::NotFound(format!("Compute host {host} could not be found.")));
                 }
@@ -229,7 +229,7 @@ async fn zones_with_hosts(svc: &super::ComputeApi) -> Result<BTreeMap<String, BT
     let default = svc.config.scheduler.default_availability_zone.clone();
     let mut zones: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for s in svc.store.services().await? {
-        if s.binary != crate::manager::BINARY {
+        if s.binary != compute_rpc::host::BINARY {
             continue;
         }
         let zone = aggs
@@ -260,7 +260,7 @@ pub async fn zones_detail(svc: State, auth: Auth) -> Result<Json<Value>> {
     };
     let mut info = Vec::new();
     let mut internal: Map<String, Value> = Map::new();
-    for s in services.iter().filter(|s| s.binary != crate::manager::BINARY) {
+    for s in services.iter().filter(|s| s.binary != compute_rpc::host::BINARY) {
         let host = internal.entry(s.host.clone()).or_insert_with(|| json!({}));
         host[s.binary.clone()] = entry(s);
     }
@@ -270,8 +270,8 @@ pub async fn zones_detail(svc: State, auth: Auth) -> Result<Json<Value>> {
     for (zone, hosts) in zones {
         let mut hs = Map::new();
         for h in hosts {
-            if let Some(s) = services.iter().find(|s| s.host == h && s.binary == crate::manager::BINARY) {
-                hs.insert(h.clone(), json!({ crate::manager::BINARY: entry(s) }));
+            if let Some(s) = services.iter().find(|s| s.host == h && s.binary == compute_rpc::host::BINARY) {
+                hs.insert(h.clone(), json!({ compute_rpc::host::BINARY: entry(s) }));
             }
         }
         info.push(json!({"zoneName": zone, "zoneState": {"available": true}, "hosts": hs}));

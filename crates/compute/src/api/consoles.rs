@@ -15,7 +15,6 @@ use super::{admin_only, bad, body_object, json_body, ComputeApi, State};
 use crate::error::{ComputeError, Result};
 use crate::model::{vm_state, Instance};
 use crate::store::consoles::ConsoleToken;
-use crate::virt::ConsoleEndpoint;
 
 fn unavailable(kind: &str) -> ComputeError {
     bad(format!("Unavailable console type {kind}."))
@@ -31,8 +30,8 @@ pub async fn novnc_url(svc: &ComputeApi, i: &Instance, request_id: &str) -> Resu
         return Err(ComputeError::Conflict(format!("Instance {} is not ready", i.uuid)));
     }
     let host = host_of(i)?;
-    let at = svc.compute.call(&host, "get_vnc_console", json!({"uuid": i.uuid}), request_id).await?;
-    let at: ConsoleEndpoint = serde_json::from_value(at).map_err(|e| ComputeError::Internal(e.to_string()))?;
+    let uuid = i.uuid.clone();
+    let at = svc.host(&host, request_id).get_vnc_console(&compute_rpc::host::InstanceRef { uuid }).await?;
     let token = uuid::Uuid::new_v4().to_string();
     let target =
         ConsoleToken { instance_uuid: i.uuid.clone(), console_type: "novnc".into(), host: at.host, port: at.port };

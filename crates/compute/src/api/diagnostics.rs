@@ -30,7 +30,8 @@ pub async fn show(
         )));
     }
     let host = host_of(&i)?;
-    let d = svc.compute.call(&host, "get_diagnostics", json!({"uuid": i.uuid}), &request_id).await?;
+    let d =
+        svc.host(&host, &request_id).get_diagnostics(&compute_rpc::host::InstanceRef { uuid: i.uuid.clone() }).await?;
     if v.at_least(2, 48) {
         return Ok(Json(d));
     }

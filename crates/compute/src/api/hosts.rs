@@ -127,7 +127,7 @@ async fn compute_service(svc: &ComputeApi, host: &str) -> Result<crate::store::s
         .services()
         .await?
         .into_iter()
-        .find(|s| s.host == host && s.binary == crate::manager::BINARY)
+        .find(|s| s.host == host && s.binary == compute_rpc::host::BINARY)
         .ok_or_else(|| host_not_found(host))
 }
 

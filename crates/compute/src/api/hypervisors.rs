@@ -28,7 +28,7 @@ async fn hypervisors(svc: &super::ComputeApi) -> Result<Vec<Hypervisor>> {
     let instances = svc.store.instances(None).await?;
     let mut out = Vec::new();
     for node in svc.store.compute_nodes().await? {
-        let service = services.iter().find(|s| s.host == node.host && s.binary == crate::manager::BINARY).cloned();
+        let service = services.iter().find(|s| s.host == node.host && s.binary == compute_rpc::host::BINARY).cloned();
         let used = allocations.get(&node.host).into_iter().flatten().fold(Usage::default(), |mut u, (_, c)| {
             u.vcpus += c.vcpus;
             u.memory_mb += c.memory_mb;

@@ -129,9 +129,8 @@ pub async fn attach(
     }
     let host = i.host.clone().ok_or_else(|| ComputeError::Conflict("The server has no host.".into()))?;
     svc.store.start_action(&i.uuid, &request_id, "attach_interface", &i.project_id, &auth.user_id).await?;
-    let args = json!({"uuid": i.uuid, "net_id": net_id, "port_id": port_id, "fixed_ip": fixed_ip, "tag": tag});
-    let vif = svc.compute.call(&host, "attach_interface", args, &request_id).await?;
-    let vif: Vif = serde_json::from_value(vif).map_err(|e| ComputeError::Internal(e.to_string()))?;
+    let args = compute_rpc::host::AttachArgs { uuid: i.uuid.clone(), net_id, port_id, fixed_ip, tag };
+    let vif: Vif = svc.host(&host, &request_id).attach_interface(&args).await?;
     Ok(Json(json!({"interfaceAttachment": view(&vif, v)})))
 }
 
@@ -149,6 +148,7 @@ pub async fn detach(
     }
     let host = i.host.clone().ok_or_else(|| ComputeError::Conflict("The server has no host.".into()))?;
     svc.store.start_action(&i.uuid, &request_id, "detach_interface", &i.project_id, &auth.user_id).await?;
-    svc.compute.cast(&host, "detach_interface", json!({"uuid": i.uuid, "port_id": port}), &request_id).await?;
+    let args = compute_rpc::host::DetachArgs { uuid: i.uuid.clone(), port_id: port };
+    svc.host(&host, &request_id).detach_interface(&args).await?;
     Ok(StatusCode::ACCEPTED)
 }

@@ -34,10 +34,15 @@ use axum::routing::{get, post, put};
 use axum::Router;
 use serde_json::{json, Value};
 
-use crate::clients::ServiceSession;
+use bus::Bus;
+use compute_rpc::conductor::{ConductorClient, SagaIds};
+use compute_rpc::host::ComputeHostClient;
+use saga::Saga;
+
 use crate::config::ComputeConfig;
 use crate::error::{ComputeError, Result};
-use crate::rpc::{ComputeRpc, ConductorApi};
+use crate::model::Instance;
+use crate::session::ServiceSession;
 use crate::store::Store;
 
 pub const VERSIONS: Versions = Versions {
@@ -50,10 +55,39 @@ pub const VERSIONS: Versions = Versions {
 /// What the API handlers share.
 pub struct ComputeApi {
     pub store: Store,
-    pub conductor: ConductorApi,
-    pub compute: ComputeRpc,
+    pub conductor: ConductorClient,
+    pub bus: Bus,
     pub session: Arc<ServiceSession>,
     pub config: ComputeConfig,
+}
+
+impl ComputeApi {
+    /// A client for one compute host, on behalf of the request.
+    pub fn host(&self, host: &str, request_id: &str) -> ComputeHostClient {
+        ComputeHostClient::to_server(&self.bus, host).for_request(Some(request_id.to_string()))
+    }
+
+    /// Asks the conductor to run sagas recorded here.
+    pub async fn run_sagas(&self, ids: Vec<String>, request_id: &str) -> Result<()> {
+        Ok(self.conductor.for_request(Some(request_id.to_string())).run_sagas(&SagaIds { ids }).await?)
+    }
+
+    /// Changes the instance and records the saga that carries the change
+    /// out, in one transaction, then has the conductor run it.
+    pub async fn start_saga<S: Saga>(
+        &self,
+        uuid: &str,
+        id: &str,
+        params: &S::Params,
+        request_id: &str,
+        change: impl FnOnce(&mut Instance) -> Result<()>,
+    ) -> Result<Instance> {
+        let record = saga::new_record::<S>(id, Some(uuid.to_string()), params, Some(request_id.to_string()))
+            .map_err(|e| ComputeError::Internal(e.message))?;
+        let i = self.store.update_instance_with_saga(uuid, change, &record).await?;
+        self.run_sagas(vec![id.to_string()], request_id).await?;
+        Ok(i)
+    }
 }
 
 pub type State = axum::extract::State<Arc<ComputeApi>>;

@@ -14,8 +14,8 @@ use serde_json::{json, Value};
 
 use super::servers::visible;
 use super::{bad, json_body, links, ComputeApi, State};
-use crate::clients::remote_error;
 use crate::error::{ComputeError, Result};
+use crate::session::remote_error;
 
 fn before_236(v: Microversion) -> Result<()> {
     if v.at_least(2, 36) {
@@ -36,7 +36,7 @@ async fn call(
     if status.is_success() {
         Ok(value)
     } else {
-        Err(remote_error(service, status, &value))
+        Err(remote_error(service, status, &value).into())
     }
 }
 
@@ -233,7 +233,7 @@ async fn set_properties(
     if status.is_success() {
         Ok(())
     } else {
-        Err(remote_error("image", status, &value))
+        Err(remote_error("image", status, &value).into())
     }
 }
 

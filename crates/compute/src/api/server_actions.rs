@@ -8,7 +8,6 @@ use axum::extract::Path;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use bus::{Message, Target};
 use rand::Rng;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -16,9 +15,12 @@ use serde_json::{json, Value};
 use super::servers::{check_lock, host_statuses, visible};
 use super::views::ServerView;
 use super::{admin_only, bad, json_body, ComputeApi, State};
-use crate::error::{from_bus, ComputeError, Result};
+use compute_rpc::host::{ComputeHostClient, InstanceRef, PasswordArgs, RebootArgs};
+use saga::Saga;
+
+use crate::error::{ComputeError, Result};
 use crate::model::{vm_state, Instance};
-use crate::rpc::CONDUCTOR;
+use crate::sagas;
 
 /// Where an action may start from.
 struct Allowed {
@@ -49,11 +51,6 @@ fn check_state(i: &Instance, action: &str, a: &Allowed) -> Result<()> {
     Ok(())
 }
 
-async fn conductor_cast(svc: &ComputeApi, method: &str, args: Value, request_id: &str) -> Result<()> {
-    let msg = Message::new(method, args).with_request_id(Some(request_id.into()));
-    svc.conductor.bus.cast(&Target::topic(CONDUCTOR), msg).await.map_err(from_bus)
-}
-
 pub(super) fn host_of(i: &Instance) -> Result<String> {
     i.host.clone().ok_or_else(|| ComputeError::Conflict(format!("Instance {} has no host yet.", i.uuid)))
 }
@@ -67,16 +64,55 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     /// Sets the task (only if nothing else started meanwhile), records the
-    /// action, and casts `method` to the instance's host.
-    async fn to_host(&self, i: &Instance, action: &str, task: Option<&str>, method: &str, extra: Value) -> Result<()> {
+    /// action, and has `send` tell the instance's host.
+    async fn to_host<F, Fut>(&self, i: &Instance, action: &str, task: Option<&str>, send: F) -> Result<()>
+    where
+        F: FnOnce(ComputeHostClient, String) -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<(), bus::BusError>>,
+    {
         let host = host_of(i)?;
         start(self.svc, self.auth, i, action, task).await?;
         self.svc.store.start_action(&i.uuid, self.request_id, action, &i.project_id, &self.auth.user_id).await?;
-        let mut args = json!({"uuid": i.uuid});
-        if let (Some(a), Some(e)) = (args.as_object_mut(), extra.as_object()) {
-            a.extend(e.clone());
+        Ok(send(self.svc.host(&host, self.request_id), i.uuid.clone()).await?)
+    }
+
+    /// Records the action and the saga that carries it out, setting the
+    /// task (only if nothing else started meanwhile) and `change`, in one
+    /// transaction; the conductor runs the saga.
+    async fn saga<S: Saga>(
+        &self,
+        i: &Instance,
+        action: &str,
+        task: Option<&str>,
+        id: &str,
+        params: &S::Params,
+        change: impl FnOnce(&mut Instance),
+    ) -> Result<()> {
+        if !self.svc.store.sagas_for(&i.uuid).await?.is_empty() {
+            return Err(ComputeError::Conflict(format!(
+                "Cannot '{action}' instance {} while another operation on it is under way",
+                i.uuid
+            )));
         }
-        self.svc.compute.cast(&host, method, args, self.request_id).await
+        self.svc.store.start_action(&i.uuid, self.request_id, action, &i.project_id, &self.auth.user_id).await?;
+        let seen = i.task_state.clone();
+        self.svc
+            .start_saga::<S>(&i.uuid, id, params, self.request_id, |x| {
+                if x.task_state != seen {
+                    return Err(ComputeError::Conflict(format!(
+                        "Cannot '{action}' instance {} while it is in task_state {}",
+                        x.uuid,
+                        x.task_state.clone().unwrap_or_default()
+                    )));
+                }
+                if let Some(t) = task {
+                    x.task_state = Some(t.into());
+                }
+                change(x);
+                Ok(())
+            })
+            .await?;
+        Ok(())
     }
 }
 
@@ -148,12 +184,18 @@ pub async fn action(
     match name.as_str() {
         "os-start" => {
             check_state(&i, "start", &allowed(&[STOPPED]))?;
-            ctx.to_host(&i, "start", Some("powering-on"), "start_instance", json!({})).await?;
+            ctx.to_host(&i, "start", Some("powering-on"), |h, uuid| async move {
+                h.start_instance(&InstanceRef { uuid }).await
+            })
+            .await?;
             accepted()
         }
         "os-stop" => {
             check_state(&i, "stop", &allowed(&[ACTIVE, RESCUED, ERROR]))?;
-            ctx.to_host(&i, "stop", Some("powering-off"), "stop_instance", json!({})).await?;
+            ctx.to_host(&i, "stop", Some("powering-off"), |h, uuid| async move {
+                h.stop_instance(&InstanceRef { uuid }).await
+            })
+            .await?;
             accepted()
         }
         "reboot" => {
@@ -185,27 +227,42 @@ pub async fn action(
             }
             let task = if hard { "rebooting_hard" } else { "rebooting" };
             let kind = if hard { "HARD" } else { "SOFT" };
-            ctx.to_host(&i, "reboot", Some(task), "reboot_instance", json!({"reboot_type": kind})).await?;
+            ctx.to_host(&i, "reboot", Some(task), |h, uuid| async move {
+                h.reboot_instance(&RebootArgs { uuid, reboot_type: kind.into() }).await
+            })
+            .await?;
             accepted()
         }
         "pause" => {
             check_state(&i, "pause", &allowed(&[ACTIVE]))?;
-            ctx.to_host(&i, "pause", Some("pausing"), "pause_instance", json!({})).await?;
+            ctx.to_host(&i, "pause", Some("pausing"), |h, uuid| async move {
+                h.pause_instance(&InstanceRef { uuid }).await
+            })
+            .await?;
             accepted()
         }
         "unpause" => {
             check_state(&i, "unpause", &allowed(&[PAUSED]))?;
-            ctx.to_host(&i, "unpause", Some("unpausing"), "unpause_instance", json!({})).await?;
+            ctx.to_host(&i, "unpause", Some("unpausing"), |h, uuid| async move {
+                h.unpause_instance(&InstanceRef { uuid }).await
+            })
+            .await?;
             accepted()
         }
         "suspend" => {
             check_state(&i, "suspend", &allowed(&[ACTIVE]))?;
-            ctx.to_host(&i, "suspend", Some("suspending"), "suspend_instance", json!({})).await?;
+            ctx.to_host(&i, "suspend", Some("suspending"), |h, uuid| async move {
+                h.suspend_instance(&InstanceRef { uuid }).await
+            })
+            .await?;
             accepted()
         }
         "resume" => {
             check_state(&i, "resume", &allowed(&[SUSPENDED]))?;
-            ctx.to_host(&i, "resume", Some("resuming"), "resume_instance", json!({})).await?;
+            ctx.to_host(&i, "resume", Some("resuming"), |h, uuid| async move {
+                h.resume_instance(&InstanceRef { uuid }).await
+            })
+            .await?;
             accepted()
         }
         "lock" => {
@@ -261,12 +318,19 @@ pub async fn action(
                     return Err(bad(format!("Image {image} could not be found.")));
                 }
             }
-            ctx.to_host(&i, "rescue", Some("rescuing"), "rescue_instance", json!({"admin_password": password})).await?;
+            let admin_password = Some(password.clone());
+            ctx.to_host(&i, "rescue", Some("rescuing"), |h, uuid| async move {
+                h.rescue_instance(&PasswordArgs { uuid, admin_password }).await
+            })
+            .await?;
             Ok(Json(json!({"adminPass": password})).into_response())
         }
         "unrescue" => {
             check_state(&i, "unrescue", &allowed(&[RESCUED]))?;
-            ctx.to_host(&i, "unrescue", Some("unrescuing"), "unrescue_instance", json!({})).await?;
+            ctx.to_host(&i, "unrescue", Some("unrescuing"), |h, uuid| async move {
+                h.unrescue_instance(&InstanceRef { uuid }).await
+            })
+            .await?;
             accepted()
         }
         "rebuild" => rebuild(svc, &auth, v, &base, &i, &args, &request_id).await,
@@ -306,35 +370,46 @@ pub async fn action(
                     return Err(bad(format!("Invalid input for field/attribute OS-DCF:diskConfig. Value: {other}.")))
                 }
             };
-            start(svc, &auth, &i, "resize", Some("resize_prep")).await?;
-            svc.store
-                .update_instance(&i.uuid, |x| {
-                    x.new_flavor = Some(flavor.clone());
-                    if let Some(d) = &disk_config {
-                        x.disk_config = d.clone();
-                    }
-                    Ok(())
-                })
-                .await?;
-            svc.store.start_action(&i.uuid, &request_id, "resize", &i.project_id, &auth.user_id).await?;
-            let allow_same = svc.config.allow_resize_to_same_host;
-            conductor_cast(
-                svc,
-                "migrate_server",
-                json!({"uuid": i.uuid, "new_flavor": flavor, "allow_same_host": allow_same}),
-                &request_id,
-            )
+            let migration_uuid = common::id::new_uuid();
+            let params = sagas::migrate::MigrateParams {
+                instance_uuid: i.uuid.clone(),
+                migration_uuid: migration_uuid.clone(),
+                new_flavor: Some(flavor.clone()),
+                host: None,
+                allow_same_host: svc.config.allow_resize_to_same_host,
+            };
+            let id = sagas::migrate::saga_id(&migration_uuid);
+            ctx.saga::<sagas::migrate::Migrate>(&i, "resize", Some("resize_prep"), &id, &params, |x| {
+                x.new_flavor = Some(flavor.clone());
+                if let Some(d) = &disk_config {
+                    x.disk_config = d.clone();
+                }
+            })
             .await?;
             accepted()
         }
         "confirmResize" => {
             check_state(&i, "confirmResize", &allowed(&[RESIZED]))?;
-            ctx.to_host(&i, "confirmResize", None, "confirm_resize", json!({})).await?;
+            let m = svc.store.active_migration(&i.uuid).await?;
+            let params = sagas::MoveRef { instance_uuid: i.uuid.clone(), migration_uuid: m.uuid.clone() };
+            let id = sagas::confirm_resize::saga_id(&m.uuid);
+            ctx.saga::<sagas::confirm_resize::ConfirmResize>(&i, "confirmResize", None, &id, &params, |_| {}).await?;
             Ok(StatusCode::NO_CONTENT.into_response())
         }
         "revertResize" => {
             check_state(&i, "revertResize", &allowed(&[RESIZED]))?;
-            ctx.to_host(&i, "revertResize", Some("resize_reverting"), "revert_resize", json!({})).await?;
+            let m = svc.store.active_migration(&i.uuid).await?;
+            let params = sagas::MoveRef { instance_uuid: i.uuid.clone(), migration_uuid: m.uuid.clone() };
+            let id = sagas::revert_resize::saga_id(&m.uuid);
+            ctx.saga::<sagas::revert_resize::RevertResize>(
+                &i,
+                "revertResize",
+                Some("resize_reverting"),
+                &id,
+                &params,
+                |_| {},
+            )
+            .await?;
             accepted()
         }
         "migrate" => {
@@ -345,9 +420,16 @@ pub async fn action(
             if let Some(h) = &host {
                 check_host(svc, h).await?;
             }
-            start(svc, &auth, &i, "migrate", Some("resize_prep")).await?;
-            svc.store.start_action(&i.uuid, &request_id, "migrate", &i.project_id, &auth.user_id).await?;
-            conductor_cast(svc, "migrate_server", json!({"uuid": i.uuid, "host": host}), &request_id).await?;
+            let migration_uuid = common::id::new_uuid();
+            let params = sagas::migrate::MigrateParams {
+                instance_uuid: i.uuid.clone(),
+                migration_uuid: migration_uuid.clone(),
+                new_flavor: None,
+                host,
+                allow_same_host: false,
+            };
+            let id = sagas::migrate::saga_id(&migration_uuid);
+            ctx.saga::<sagas::migrate::Migrate>(&i, "migrate", Some("resize_prep"), &id, &params, |_| {}).await?;
             accepted()
         }
         "os-migrateLive" => {
@@ -375,28 +457,34 @@ pub async fn action(
                 }
             }
             let force = v.at_least(2, 30) && !v.at_least(2, 68) && args.get("force") == Some(&Value::Bool(true));
-            start(svc, &auth, &i, "os-migrateLive", Some("migrating")).await?;
-            svc.store.start_action(&i.uuid, &request_id, "live-migration", &i.project_id, &auth.user_id).await?;
-            conductor_cast(
-                svc,
-                "migrate_server",
-                json!({"uuid": i.uuid, "host": host, "live": true, "force": force}),
-                &request_id,
-            )
-            .await?;
+            let migration_uuid = common::id::new_uuid();
+            let params = sagas::live_migrate::LiveMigrateParams {
+                instance_uuid: i.uuid.clone(),
+                migration_uuid: migration_uuid.clone(),
+                host,
+                force,
+            };
+            let id = sagas::live_migrate::saga_id(&migration_uuid);
+            ctx.saga::<sagas::live_migrate::LiveMigrate>(&i, "live-migration", Some("migrating"), &id, &params, |_| {})
+                .await?;
             accepted()
         }
         "shelve" => {
             check_state(&i, "shelve", &allowed(&[ACTIVE, STOPPED, PAUSED, SUSPENDED]))?;
             let image =
                 snapshot_image(svc, &auth, &i, &format!("{}-shelved", i.display_name), &json!({}), "snapshot").await?;
-            ctx.to_host(&i, "shelve", Some("shelving"), "shelve_instance", json!({"image_id": image, "offload": true}))
-                .await?;
+            let params =
+                sagas::shelve::ShelveParams { instance_uuid: i.uuid.clone(), image_id: Some(image), offload: true };
+            let id = sagas::shelve::saga_id(&i.uuid, &sagas::nonce());
+            ctx.saga::<sagas::shelve::Shelve>(&i, "shelve", Some("shelving"), &id, &params, |_| {}).await?;
             accepted()
         }
         "shelveOffload" => {
             check_state(&i, "shelveOffload", &allowed(&[SHELVED]))?;
-            ctx.to_host(&i, "shelveOffload", Some("shelving_offloading"), "shelve_offload_instance", json!({})).await?;
+            let params = sagas::shelve::ShelveParams { instance_uuid: i.uuid.clone(), image_id: None, offload: true };
+            let id = sagas::shelve::saga_id(&i.uuid, &sagas::nonce());
+            ctx.saga::<sagas::shelve::Shelve>(&i, "shelveOffload", Some("shelving_offloading"), &id, &params, |_| {})
+                .await?;
             accepted()
         }
         "unshelve" => {
@@ -430,19 +518,10 @@ pub async fn action(
                 None => None,
                 Some(other) => return Err(bad(format!("Invalid input for field/attribute host. Value: {other}."))),
             };
-            if i.vm_state == SHELVED {
-                ctx.to_host(&i, "unshelve", Some("unshelving"), "unshelve_instance", json!({})).await?;
-            } else {
-                start(svc, &auth, &i, "unshelve", Some("unshelving")).await?;
-                svc.store.start_action(&i.uuid, &request_id, "unshelve", &i.project_id, &auth.user_id).await?;
-                conductor_cast(
-                    svc,
-                    "unshelve_instance",
-                    json!({"uuid": i.uuid, "availability_zone": zone, "host": host}),
-                    &request_id,
-                )
-                .await?;
-            }
+            let params =
+                sagas::unshelve::UnshelveParams { instance_uuid: i.uuid.clone(), availability_zone: zone, host };
+            let id = sagas::unshelve::saga_id(&i.uuid, &sagas::nonce());
+            ctx.saga::<sagas::unshelve::Unshelve>(&i, "unshelve", Some("unshelving"), &id, &params, |_| {}).await?;
             accepted()
         }
         "createImage" | "createBackup" => {
@@ -459,7 +538,7 @@ pub async fn action(
                 None => json!({}),
                 Some(_) => json!(super::metadata::parse_metadata(&args, "metadata")?),
             };
-            let mut host_args = json!({});
+            let mut backup = None;
             if is_backup {
                 let Some(backup_type) = args.get("backup_type").and_then(Value::as_str) else {
                     return Err(bad(
@@ -472,13 +551,17 @@ pub async fn action(
                     .filter(|n| *n >= 0)
                     .ok_or_else(|| bad("Invalid input for field/attribute rotation."))?;
                 metadata["backup_type"] = json!(backup_type);
-                host_args = json!({"backup_type": backup_type, "rotation": rotation});
+                backup =
+                    Some(sagas::snapshot::Backup { backup_type: backup_type.to_string(), rotation: rotation as usize });
             }
             let image =
                 snapshot_image(svc, &auth, &i, image_name, &metadata, if is_backup { "backup" } else { "snapshot" })
                     .await?;
-            host_args["image_id"] = json!(image);
-            ctx.to_host(&i, &name, Some("image_snapshot"), "snapshot_instance", host_args).await?;
+            host_of(&i)?;
+            let params =
+                sagas::snapshot::SnapshotParams { instance_uuid: i.uuid.clone(), image_id: image.clone(), backup };
+            let id = sagas::snapshot::saga_id(&image);
+            ctx.saga::<sagas::snapshot::Snapshot>(&i, &name, Some("image_snapshot"), &id, &params, |_| {}).await?;
             let location = format!("{}/v2.1/images/{image}", base.0);
             if v.at_least(2, 45) {
                 return Ok((StatusCode::ACCEPTED, Json(json!({"image_id": image}))).into_response());
@@ -502,8 +585,8 @@ pub async fn action(
                 return Err(ComputeError::Conflict(format!("Instance {} is not ready", i.uuid)));
             }
             let host = host_of(&i)?;
-            let out = svc.compute.call(&host, "get_console_output", json!({"uuid": i.uuid}), &request_id).await?;
-            let text = out.as_str().unwrap_or_default();
+            let out = svc.host(&host, &request_id).get_console_output(&InstanceRef { uuid: i.uuid.clone() }).await?;
+            let text = out.as_str();
             let text = match length {
                 Some(n) if n >= 0 => {
                     let lines: Vec<&str> = text.lines().collect();
@@ -544,7 +627,7 @@ pub async fn action(
         "injectNetworkInfo" => {
             admin_only(&auth, "os_compute_api:os-admin-actions:inject_network_info")?;
             let host = host_of(&i)?;
-            svc.compute.cast(&host, "inject_network_info", json!({"uuid": i.uuid}), &request_id).await?;
+            svc.host(&host, &request_id).inject_network_info(&InstanceRef { uuid: i.uuid.clone() }).await?;
             accepted()
         }
         "addFloatingIp" | "removeFloatingIp" if !v.at_least(2, 44) => {
@@ -745,9 +828,8 @@ async fn rebuild(
         .await?;
     svc.store.start_action(&i.uuid, request_id, "rebuild", &i.project_id, &auth.user_id).await?;
     let host = host_of(i)?;
-    svc.compute
-        .cast(&host, "rebuild_instance", json!({"uuid": i.uuid, "admin_password": password}), request_id)
-        .await?;
+    let args = PasswordArgs { uuid: i.uuid.clone(), admin_password: Some(password.clone()) };
+    svc.host(&host, request_id).rebuild_instance(&args).await?;
     let statuses = host_statuses(svc).await?;
     let view = ServerView { base, v, admin: auth.is_admin(), host_status: &statuses };
     let mut server = view.after_change(&updated, true);

@@ -17,6 +17,8 @@ use super::views::{self, ServerView};
 use super::{bad, body_object, json_body, ComputeApi, State};
 use crate::error::{ComputeError, Result};
 use crate::model::{vm_state, Instance, RequestedNetwork, RequestedNetworks};
+use crate::sagas::build::{saga_id as build_saga_id, Build, BuildParams};
+use crate::sagas::delete::{saga_id as delete_saga_id, Delete, DeleteParams};
 
 /// Each compute host's service state as `host_status` shows it.
 pub async fn host_statuses(svc: &ComputeApi) -> Result<HashMap<String, &'static str>> {
@@ -26,7 +28,7 @@ pub async fn host_statuses(svc: &ComputeApi) -> Result<HashMap<String, &'static 
         .services()
         .await?
         .into_iter()
-        .filter(|s| s.binary == crate::manager::BINARY)
+        .filter(|s| s.binary == compute_rpc::host::BINARY)
         .map(|s| {
             let status = if s.forced_down || !s.is_up(down_time) {
                 "DOWN"
@@ -693,7 +695,7 @@ async fn boot_image(
         return Err(bad(format!("Image {id} could not be found.")));
     }
     if !status.is_success() {
-        return Err(crate::clients::remote_error("image", status, &image));
+        return Err(crate::session::remote_error("image", status, &image).into());
     }
     if image["status"] != "active" {
         return Err(bad(format!("Image {id} is not active.")));
@@ -1056,7 +1058,26 @@ pub async fn create(
             ..Default::default()
         });
     }
-    svc.store.create_instances(&instances).await?;
+    let sagas = instances
+        .iter()
+        .map(|i| {
+            let params = BuildParams {
+                instance_uuid: i.uuid.clone(),
+                admin_password: Some(admin_pass.clone()),
+                attempt: 1,
+                last_failure: None,
+            };
+            saga::new_record::<Build>(
+                build_saga_id(&i.uuid, 1),
+                Some(i.uuid.clone()),
+                &params,
+                Some(request_id.clone()),
+            )
+            .map_err(|e| ComputeError::Internal(e.message))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let saga_ids: Vec<String> = sagas.iter().map(|s| s.id.clone()).collect();
+    svc.store.create_instances(&instances, &sagas).await?;
     let uuids: Vec<String> = instances.iter().map(|i| i.uuid.clone()).collect();
     if let Some(g) = &group {
         let limit = project_quota(&svc, &project, "server_group_members").await?;
@@ -1071,14 +1092,15 @@ pub async fn create(
                     })
                     .await?;
             }
+            // Their builds find them gone and end at once.
+            svc.run_sagas(saga_ids, &request_id).await?;
             return Err(e);
         }
     }
     for i in &instances {
         svc.store.start_action(&i.uuid, &request_id, "create", &project, &auth.user_id).await?;
     }
-    let passwords: Vec<Option<String>> = instances.iter().map(|_| Some(admin_pass.clone())).collect();
-    svc.conductor.build_instances(&uuids, &passwords, &request_id).await?;
+    svc.run_sagas(saga_ids, &request_id).await?;
 
     if m.get("return_reservation_id").is_some_and(|r| r == true || r == "True" || r == "true") {
         return Ok((StatusCode::ACCEPTED, Json(json!({"reservation_id": reservation_id}))).into_response());
@@ -1194,56 +1216,19 @@ pub fn check_lock(auth: &Auth, i: &Instance) -> Result<()> {
     Ok(())
 }
 
-/// Deletes a server: through its host when it has one that is up, at once
-/// otherwise (nothing was built, or the host is gone), releasing ports and
-/// claims either way.
+/// Deletes a server, whatever its state, in one way: the delete saga (its
+/// guest, ports, claims and record go, and a workflow under way unwinds
+/// first).
 pub async fn delete_instance(svc: &ComputeApi, auth: &Auth, i: &Instance, request_id: &str) -> Result<()> {
     svc.store
         .start_action(&i.uuid, request_id, "delete", &auth.project_id.clone().unwrap_or_default(), &auth.user_id)
         .await?;
-    let host_up = match &i.host {
-        Some(h) => host_statuses(svc).await?.get(h).is_some_and(|s| *s != "DOWN"),
-        None => false,
-    };
-    svc.store
-        .update_instance(&i.uuid, |x| {
-            x.task_state = Some("deleting".into());
-            Ok(())
-        })
-        .await?;
-    if let (Some(host), true) = (&i.host, host_up) {
-        return svc.compute.cast(host, "terminate_instance", json!({"uuid": i.uuid}), request_id).await;
-    }
-    // Local delete: the ports any host made go by their device_id.
-    let (_, ports) =
-        svc.session.call("network", Method::GET, &format!("/v2.0/ports?device_id={}", i.uuid), None, None).await?;
-    let brought: Vec<String> = match &i.requested_networks {
-        RequestedNetworks::List(l) => l.iter().filter_map(|r| r.port_id.clone()).collect(),
-        _ => Vec::new(),
-    };
-    for p in ports["ports"].as_array().into_iter().flatten() {
-        let id = p["id"].as_str().unwrap_or_default();
-        let (method, body) = if brought.iter().any(|b| b == id) {
-            (Method::PUT, Some(json!({"port": {"device_id": "", "device_owner": "", "binding:host_id": ""}})))
-        } else {
-            (Method::DELETE, None)
-        };
-        svc.session.call("network", method, &format!("/v2.0/ports/{id}"), body.as_ref(), None).await?;
-    }
-    let now = common::time::now_micros();
-    svc.store
-        .update_instance(&i.uuid, |x| {
-            x.vm_state = vm_state::DELETED.into();
-            x.task_state = None;
-            x.deleted = true;
-            x.deleted_at = Some(now);
-            x.terminated_at = Some(now);
-            x.network_info.clear();
-            Ok(())
-        })
-        .await?;
-    svc.store.release(&i.uuid, None).await?;
-    svc.store.remove_group_member(&i.uuid).await?;
+    let params = DeleteParams { instance_uuid: i.uuid.clone() };
+    svc.start_saga::<Delete>(&i.uuid, &delete_saga_id(&i.uuid), &params, request_id, |x| {
+        x.task_state = Some("deleting".into());
+        Ok(())
+    })
+    .await?;
     Ok(())
 }
 

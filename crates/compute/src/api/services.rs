@@ -14,7 +14,7 @@ use crate::error::{ComputeError, Result};
 use crate::store::services::Service;
 
 pub async fn zone_of(svc: &ComputeApi, s: &Service) -> Result<String> {
-    if s.binary != crate::manager::BINARY {
+    if s.binary != compute_rpc::host::BINARY {
         return Ok("internal".into());
     }
     Ok(svc
@@ -184,7 +184,7 @@ pub async fn update(
     if disabled.is_none() && forced.is_none() {
         return Err(bad("At least one of 'status' or 'forced_down' must be specified in the request body."));
     }
-    if s.binary != crate::manager::BINARY {
+    if s.binary != compute_rpc::host::BINARY {
         return Err(bad(format!(
             "Updating a {} service is not supported. Only nova-compute services can be updated.",
             s.binary
@@ -210,7 +210,7 @@ pub async fn delete(svc: State, auth: Auth, v: Microversion, Path(id): Path<Stri
         .into_iter()
         .find(|s| if v.at_least(2, 53) { s.uuid == id } else { s.id.to_string() == id })
         .ok_or_else(|| crate::store::services::service_not_found(&id))?;
-    if s.binary == crate::manager::BINARY && !svc.store.instances_on_host(&s.host).await?.is_empty() {
+    if s.binary == compute_rpc::host::BINARY && !svc.store.instances_on_host(&s.host).await?.is_empty() {
         return Err(ComputeError::Conflict(format!("Unable to delete compute service that is hosting instances. Migrate or delete the instances first on host {}.", s.host)));
     }
     svc.store.delete_service(&s).await?;

@@ -30,7 +30,7 @@ async fn audit(svc: &ComputeApi, before: NaiveDateTime) -> Result<Value> {
         .services()
         .await?
         .into_iter()
-        .filter(|s| s.binary == crate::manager::BINARY)
+        .filter(|s| s.binary == compute_rpc::host::BINARY)
         .map(|s| s.host)
         .collect();
     Ok(json!({

@@ -1,29 +1,28 @@
 //! The conductor: the compute hosts' only door to the database, and the
-//! orchestrator of builds (schedule, claim, hand to a host, retry on the
-//! alternates when a host fails). Its handlers are small; `build.rs` holds
-//! the build and reschedule workflow.
-
-mod build;
-mod moves;
+//! runner of every compute workflow. The API records each workflow as a saga
+//! (in the same transaction as the change that asks for it) and casts
+//! `run_sagas`; the conductor runs them (`crate::sagas`), and when it starts
+//! it takes up every saga a crash left unfinished.
 
 use std::sync::Arc;
 
-use bus::{Message, Reply};
-use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use bus::{CallContext, RemoteError, ServeOptions};
+use compute_rpc::conductor::{
+    ActionEvent, Conductor as ConductorRpc, ConductorHandler, Heartbeat, HostInstance, HostRef, InstanceRef,
+    InstanceUpdate, SagaIds,
+};
+use compute_rpc::model::{ComputeNode, Instance};
+use saga::{Executor, Hooks};
+use serde_json::{Map, Value};
 
 use crate::error::{ComputeError, Result};
-use crate::model::{vm_state, Instance};
-use crate::rpc::{args, ComputeRpc, SchedulerApi, CONDUCTOR};
-use crate::store::services::ComputeNode;
+use crate::sagas::{self, SagaEnv};
 use crate::store::Store;
 
 pub struct Conductor {
     pub store: Store,
-    pub scheduler: SchedulerApi,
-    pub compute: ComputeRpc,
-    pub max_attempts: usize,
-    pub default_zone: String,
+    pub env: Arc<SagaEnv>,
+    pub executor: Arc<Executor>,
 }
 
 /// Writes `changes` (fields of [`Instance`], as JSON) into `i`.
@@ -36,283 +35,105 @@ pub fn apply_changes(i: &mut Instance, changes: &Map<String, Value>) -> Result<(
     Ok(())
 }
 
-#[derive(Deserialize)]
-struct Uuid {
-    uuid: String,
+type Answer<T> = std::result::Result<T, RemoteError>;
+
+/// How often the conductor looks for sagas nobody runs.
+const SWEEP: std::time::Duration = std::time::Duration::from_secs(15);
+
+impl Conductor {
+    /// The conductor of `env`, running sagas as `owner` with test `hooks`.
+    pub fn new(env: Arc<SagaEnv>, owner: &str, hooks: Hooks) -> Arc<Conductor> {
+        let log: Arc<dyn saga::SagaLog> = Arc::new(env.store.clone());
+        let executor = Executor::new(log, owner, hooks);
+        executor.register(Arc::new(sagas::build::Build(env.clone())));
+        executor.register(Arc::new(sagas::delete::Delete(env.clone())));
+        executor.register(Arc::new(sagas::migrate::Migrate(env.clone())));
+        executor.register(Arc::new(sagas::confirm_resize::ConfirmResize(env.clone())));
+        executor.register(Arc::new(sagas::revert_resize::RevertResize(env.clone())));
+        executor.register(Arc::new(sagas::live_migrate::LiveMigrate(env.clone())));
+        executor.register(Arc::new(sagas::shelve::Shelve(env.clone())));
+        executor.register(Arc::new(sagas::unshelve::Unshelve(env.clone())));
+        executor.register(Arc::new(sagas::snapshot::Snapshot(env.clone())));
+        env.set_executor(executor.clone());
+        Arc::new(Conductor { store: env.store.clone(), env, executor })
+    }
+
+    /// Serves the conductor's topic as `server`, then resumes the sagas a
+    /// crash left unfinished.
+    pub async fn serve(self: Arc<Self>, server: &str) -> Result<()> {
+        ConductorRpc::serve(&self.env.bus, server, self.clone(), ServeOptions::default()).await?;
+        match self.executor.resume_all().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(sagas = n, "resuming the sagas a restart interrupted"),
+            Err(e) => tracing::error!(error = %e, "could not read the saga log"),
+        }
+        // A saga the API recorded whose `run_sagas` never arrived is taken up
+        // on the next sweep.
+        let executor = self.executor.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(SWEEP).await;
+                if let Err(e) = executor.resume_all().await {
+                    tracing::warn!(error = %e, "could not read the saga log");
+                }
+            }
+        });
+        Ok(())
+    }
 }
 
-#[derive(Deserialize)]
-struct Update {
-    uuid: String,
-    changes: Map<String, Value>,
-    expected_task_state: Option<Vec<Option<String>>>,
-}
-
-#[derive(Deserialize)]
-struct Event {
-    uuid: String,
-    request_id: String,
-    event: String,
-    host: String,
-    result: Option<String>,
-    details: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Heartbeat {
-    host: String,
-    binary: String,
-    topic: String,
-}
-
-#[derive(Deserialize)]
-struct GroupHosts {
-    group: String,
-    except: String,
-}
-
-fn remote(e: ComputeError) -> bus::RemoteError {
+fn remote(e: ComputeError) -> RemoteError {
     e.into()
 }
 
-impl Conductor {
-    pub async fn serve(self: Arc<Self>, server: &str) -> Result<()> {
-        let bus = self.compute.bus.clone();
-        let me = self.clone();
-        bus.serve(CONDUCTOR, server, move |m: Message| {
-            let me = me.clone();
-            async move { me.handle(m).await }
-        })
-        .await?;
-        self.recover().await;
+impl ConductorHandler for Conductor {
+    async fn run_sagas(&self, _ctx: &CallContext, args: SagaIds) -> Answer<()> {
+        for id in &args.ids {
+            self.executor.spawn(id);
+        }
         Ok(())
     }
 
-    async fn handle(&self, m: Message) -> Reply {
-        let request_id = m.request_id.clone().unwrap_or_default();
-        match m.method.as_str() {
-            "build_instances" => {
-                let a: build::BuildArgs = args(&m)?;
-                self.build_instances(a, &request_id).await;
-                Ok(Value::Null)
-            }
-            "build_failed" => {
-                let a: build::FailedArgs = args(&m)?;
-                self.build_failed(a, &request_id).await.map_err(remote)?;
-                Ok(Value::Null)
-            }
-            "instance_get" => {
-                let a: Uuid = args(&m)?;
-                Ok(json!(self
-                    .store
-                    .instance_any(&a.uuid)
-                    .await
-                    .map_err(remote)?
-                    .ok_or_else(|| remote(crate::store::instances::not_found(&a.uuid)))?))
-            }
-            "instance_update" => {
-                let a: Update = args(&m)?;
-                let updated = self
-                    .store
-                    .update_instance(&a.uuid, |i| {
-                        if let Some(expected) = &a.expected_task_state {
-                            if !expected.contains(&i.task_state) {
-                                return Err(ComputeError::Conflict(format!(
-                                    "Conflict updating instance {}. Expected: {{'task_state': {:?}}}. Actual: {{'task_state': {:?}}}",
-                                    i.uuid, expected, i.task_state
-                                )));
-                            }
-                        }
-                        apply_changes(i, &a.changes)
-                    })
-                    .await
-                    .map_err(remote)?;
-                Ok(json!(updated))
-            }
-            "instances_on_host" => {
-                #[derive(Deserialize)]
-                struct Host {
-                    host: String,
-                }
-                let a: Host = args(&m)?;
-                Ok(json!(self.store.instances_on_host(&a.host).await.map_err(remote)?))
-            }
-            "action_event" => {
-                let a: Event = args(&m)?;
-                self.store
-                    .action_event(
-                        &a.uuid,
-                        &a.request_id,
-                        &a.event,
-                        Some(&a.host),
-                        a.result.as_deref(),
-                        a.details.as_deref(),
-                    )
-                    .await
-                    .map_err(remote)?;
-                Ok(Value::Null)
-            }
-            "instance_destroyed" => {
-                let a: Uuid = args(&m)?;
-                self.instance_destroyed(&a.uuid).await.map_err(remote)?;
-                Ok(Value::Null)
-            }
-            "instance_offloaded" => {
-                let a: Uuid = args(&m)?;
-                self.store
-                    .update_instance(&a.uuid, |i| {
-                        i.vm_state = vm_state::SHELVED_OFFLOADED.into();
-                        i.task_state = None;
-                        i.power_state = 0;
-                        i.host = None;
-                        i.node = None;
-                        Ok(())
-                    })
-                    .await
-                    .map_err(remote)?;
-                self.store.release(&a.uuid, None).await.map_err(remote)?;
-                Ok(Value::Null)
-            }
-            "service_heartbeat" => {
-                let a: Heartbeat = args(&m)?;
-                self.store.register_service(&a.host, &a.binary, &a.topic).await.map_err(remote)?;
-                Ok(Value::Null)
-            }
-            "compute_node_report" => {
-                let node: ComputeNode = args(&m)?;
-                self.store.report_compute_node(&node).await.map_err(remote)?;
-                Ok(Value::Null)
-            }
-            "group_hosts" => {
-                let a: GroupHosts = args(&m)?;
-                Ok(json!(self.group_hosts(&a.group, &a.except).await.map_err(remote)?))
-            }
-            "migrate_server" => {
-                let a: moves::MigrateArgs = args(&m)?;
-                self.migrate_server(a, &request_id).await.map_err(remote)?;
-                Ok(Value::Null)
-            }
-            "unshelve_instance" => {
-                #[derive(Deserialize)]
-                struct Unshelve {
-                    uuid: String,
-                    availability_zone: Option<String>,
-                    #[serde(default)]
-                    host: Option<String>,
-                }
-                let a: Unshelve = args(&m)?;
-                self.unshelve(&a.uuid, a.availability_zone, a.host, &request_id).await.map_err(remote)?;
-                Ok(Value::Null)
-            }
-            "build_succeeded" => {
-                #[derive(Deserialize)]
-                struct Host {
-                    host: String,
-                }
-                let a: Host = args(&m)?;
-                self.store.record_build_result(&a.host, false).await.map_err(remote)?;
-                Ok(Value::Null)
-            }
-            "migration_update" => {
-                #[derive(Deserialize)]
-                struct MigrationUpdate {
-                    uuid: String,
-                    status: String,
-                }
-                let a: MigrationUpdate = args(&m)?;
-                self.migration_update(&a.uuid, &a.status).await.map_err(remote)?;
-                Ok(Value::Null)
-            }
-            other => Err(bus::RemoteError::new("BadRequest", format!("unknown conductor method {other}"))),
-        }
+    async fn instance_get(&self, _ctx: &CallContext, args: InstanceRef) -> Answer<Option<Instance>> {
+        self.store.instance_any(&args.uuid).await.map_err(remote)
     }
 
-    /// The end of a delete: the instance is marked deleted, its claims and its
-    /// place in a server group go.
-    pub async fn instance_destroyed(&self, uuid: &str) -> Result<()> {
-        let now = common::time::now_micros();
+    async fn instance_update(&self, _ctx: &CallContext, a: InstanceUpdate) -> Answer<Instance> {
         self.store
-            .update_instance(uuid, |i| {
-                i.vm_state = vm_state::DELETED.into();
-                i.task_state = None;
-                i.power_state = 0;
-                i.deleted = true;
-                i.deleted_at = Some(now);
-                i.terminated_at = Some(now);
-                i.network_info.clear();
-                Ok(())
+            .update_instance(&a.uuid, |i| {
+                if let Some(expected) = &a.expected_task_state {
+                    if !expected.contains(&i.task_state) {
+                        return Err(ComputeError::Conflict(format!(
+                            "Conflict updating instance {}. Expected: {{'task_state': {:?}}}. Actual: {{'task_state': {:?}}}",
+                            i.uuid, expected, i.task_state
+                        )));
+                    }
+                }
+                apply_changes(i, &a.changes)
             })
-            .await?;
-        self.store.release(uuid, None).await?;
-        for m in self.store.migrations(Some(uuid)).await? {
-            self.store.release(&m.uuid, None).await?;
-        }
-        self.store.remove_group_member(uuid).await?;
-        self.store.delete_console_tokens(uuid).await?;
-        Ok(())
+            .await
+            .map_err(remote)
     }
 
-    /// How many of a group's members (other than `except`) each host holds.
-    async fn group_hosts(&self, group: &str, except: &str) -> Result<std::collections::BTreeMap<String, usize>> {
-        let g = self.store.group(group).await?;
-        let allocations = self.store.allocations().await?;
-        Ok(allocations
-            .iter()
-            .map(|(h, claims)| (h.clone(), claims.iter().filter(|(c, _)| c != except && g.members.contains(c)).count()))
-            .filter(|(_, n)| *n > 0)
-            .collect())
+    async fn instances_on_host(&self, _ctx: &CallContext, a: HostRef) -> Answer<Vec<HostInstance>> {
+        let busy: std::collections::HashSet<String> =
+            self.store.sagas().await.map_err(remote)?.into_iter().filter_map(|s| s.key).collect();
+        let placed = self.store.instances_on_host(&a.host).await.map_err(remote)?;
+        Ok(placed.into_iter().map(|i| HostInstance { in_saga: busy.contains(&i.uuid), instance: i }).collect())
     }
 
-    /// A move reached a state: its claims follow.
-    async fn migration_update(&self, uuid: &str, status: &str) -> Result<()> {
-        let m = self.store.active_migration(uuid).await?;
-        self.store.set_migration(&m.uuid, status, None).await?;
-        match status {
-            // The source's claim (held by the migration) goes: the instance
-            // stays on the destination.
-            "confirmed" | "completed" => {
-                self.store.release(&m.uuid, None).await?;
-            }
-            // A move that failed: back to where it was.
-            "error" => {
-                if let Some(dest) = &m.dest_compute {
-                    self.store.release(uuid, Some(dest)).await?;
-                }
-                if let Some(source) = &m.source_compute {
-                    self.store.move_claim(&m.uuid, uuid, source).await?;
-                }
-                self.store
-                    .update_instance(uuid, |i| {
-                        i.task_state = None;
-                        Ok(())
-                    })
-                    .await?;
-            }
-            // Back to the source: its claim returns to the instance, and
-            // the destination's goes.
-            "reverted" => {
-                if let Some(dest) = &m.dest_compute {
-                    self.store.release(uuid, Some(dest)).await?;
-                }
-                if let Some(source) = &m.source_compute {
-                    self.store.move_claim(&m.uuid, uuid, source).await?;
-                }
-            }
-            _ => {}
-        }
-        Ok(())
+    async fn action_event(&self, _ctx: &CallContext, e: ActionEvent) -> Answer<()> {
+        self.store
+            .action_event(&e.uuid, &e.request_id, &e.event, Some(&e.host), e.result.as_deref(), e.details.as_deref())
+            .await
+            .map_err(remote)
     }
 
-    /// The zone a host is in: its aggregates' `availability_zone`, else the
-    /// default zone.
-    pub async fn zone_of(&self, host: &str) -> Result<String> {
-        Ok(self
-            .store
-            .aggregates()
-            .await?
-            .into_iter()
-            .find(|a| a.hosts.iter().any(|h| h == host) && a.availability_zone().is_some())
-            .and_then(|a| a.availability_zone().map(String::from))
-            .unwrap_or_else(|| self.default_zone.clone()))
+    async fn service_heartbeat(&self, _ctx: &CallContext, a: Heartbeat) -> Answer<()> {
+        self.store.register_service(&a.host, &a.binary, &a.topic).await.map(|_| ()).map_err(remote)
+    }
+
+    async fn compute_node_report(&self, _ctx: &CallContext, node: ComputeNode) -> Answer<()> {
+        self.store.report_compute_node(&node).await.map_err(remote)
     }
 }

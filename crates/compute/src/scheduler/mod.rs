@@ -10,6 +10,7 @@
 pub mod extra_specs_ops;
 pub mod filters;
 pub mod host_state;
+pub mod rpc;
 pub mod service;
 pub mod weighers;
 

@@ -8,14 +8,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bus::{Bus, Message, Reply};
-use serde::Deserialize;
-use serde_json::json;
+use bus::Bus;
 
 use super::{AggregateInfo, HostState, RequestSpec, Scheduler, Selection};
 use crate::error::{ComputeError, Result};
 use crate::model::Usage;
-use crate::rpc::{args, SCHEDULER};
 use crate::store::allocations::Capacity;
 use crate::store::services::ComputeNode;
 use crate::store::Store;
@@ -38,11 +35,6 @@ pub fn capacity(n: &ComputeNode) -> Capacity {
 pub fn usage_of(spec: &RequestSpec) -> Usage {
     let f = &spec.flavor;
     Usage { vcpus: f.vcpus, memory_mb: f.memory_mb, disk_gb: f.root_gb + f.ephemeral_gb + (f.swap + 1023) / 1024 }
-}
-
-#[derive(Deserialize)]
-struct SelectArgs {
-    specs: Vec<RequestSpec>,
 }
 
 impl SchedulerService {
@@ -166,23 +158,17 @@ impl SchedulerService {
     }
 
     pub async fn serve(self: Arc<Self>, bus: &Bus, server: &str) -> Result<()> {
-        let svc = self.clone();
-        bus.serve(SCHEDULER, server, move |m: Message| {
-            let svc = svc.clone();
-            async move { svc.handle(m).await }
-        })
-        .await?;
+        super::rpc::Scheduler::serve(bus, server, self, bus::ServeOptions::default()).await?;
         Ok(())
     }
+}
 
-    async fn handle(&self, m: Message) -> Reply {
-        match m.method.as_str() {
-            "select_destinations" => {
-                let a: SelectArgs = args(&m)?;
-                let chosen = self.select_destinations(a.specs).await.map_err(bus::RemoteError::from)?;
-                Ok(json!(chosen))
-            }
-            other => Err(bus::RemoteError::new("BadRequest", format!("unknown scheduler method {other}"))),
-        }
+impl super::rpc::SchedulerHandler for SchedulerService {
+    async fn select_destinations(
+        &self,
+        _ctx: &bus::CallContext,
+        args: super::rpc::SelectDestinations,
+    ) -> std::result::Result<Vec<Selection>, bus::RemoteError> {
+        SchedulerService::select_destinations(self, args.specs).await.map_err(bus::RemoteError::from)
     }
 }

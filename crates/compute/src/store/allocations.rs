@@ -110,4 +110,36 @@ impl Store {
     pub async fn move_claim(&self, from: &str, to: &str, host: &str) -> Result<()> {
         self.write("UPDATE allocation SET consumer = ? WHERE consumer = ? AND host = ?", &[to, from, host]).await
     }
+
+    /// A reverted move: the instance's claim on the destination goes and the
+    /// migration's claim on the source returns to the instance — both or
+    /// neither, and only once (a second run finds no migration claim).
+    pub async fn revert_claims(&self, instance: &str, migration: &str, source: &str, dest: &str) -> Result<()> {
+        let mut w = self.db.begin_write().await?;
+        let held = db::query(&self.db.sql("SELECT consumer FROM allocation WHERE consumer = ? AND host = ?"))
+            .bind(migration.to_string())
+            .bind(source.to_string())
+            .fetch_optional(w.conn())
+            .await
+            .map_err(db::DbError::from)?;
+        if held.is_some() {
+            self.db
+                .q("DELETE FROM allocation WHERE consumer = ? AND host = ?")
+                .bind(instance.to_string())
+                .bind(dest.to_string())
+                .execute(w.conn())
+                .await
+                .map_err(db::DbError::from)?;
+            self.db
+                .q("UPDATE allocation SET consumer = ? WHERE consumer = ? AND host = ?")
+                .bind(instance.to_string())
+                .bind(migration.to_string())
+                .bind(source.to_string())
+                .execute(w.conn())
+                .await
+                .map_err(db::DbError::from)?;
+        }
+        w.commit().await?;
+        Ok(())
+    }
 }

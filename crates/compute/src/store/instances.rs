@@ -4,6 +4,7 @@
 
 use db::records::{Kind, Record};
 use db::RowExt;
+use saga::SagaRecord;
 use serde_json::Value;
 
 use super::Store;
@@ -38,11 +39,15 @@ pub fn not_found(uuid: &str) -> ComputeError {
 }
 
 impl Store {
-    /// Records new instances (one request's, all or none).
-    pub async fn create_instances(&self, instances: &[Instance]) -> Result<()> {
+    /// Records new instances (one request's, all or none) with the sagas
+    /// that build them: an instance never exists without its build.
+    pub async fn create_instances(&self, instances: &[Instance], sagas: &[SagaRecord]) -> Result<()> {
         let mut w = self.db.begin_write().await?;
         for i in instances {
             self.db.insert_record(w.conn(), &INSTANCE, &to_record(i)).await?;
+        }
+        for s in sagas {
+            self.insert_saga(w.conn(), s).await?;
         }
         w.commit().await?;
         Ok(())
@@ -67,12 +72,32 @@ impl Store {
     where
         F: FnOnce(&mut Instance) -> Result<()>,
     {
+        self.change_instance(uuid, change, None).await
+    }
+
+    /// Changes one instance and records the saga that carries the change
+    /// out, in one transaction: a task state set is never left without the
+    /// workflow that will clear it.
+    pub async fn update_instance_with_saga<F>(&self, uuid: &str, change: F, saga: &SagaRecord) -> Result<Instance>
+    where
+        F: FnOnce(&mut Instance) -> Result<()>,
+    {
+        self.change_instance(uuid, change, Some(saga)).await
+    }
+
+    async fn change_instance<F>(&self, uuid: &str, change: F, saga: Option<&SagaRecord>) -> Result<Instance>
+    where
+        F: FnOnce(&mut Instance) -> Result<()>,
+    {
         let mut w = self.db.begin_write().await?;
         let r = self.db.find_record_in(w.conn(), &INSTANCE, uuid).await?.ok_or_else(|| not_found(uuid))?;
         let mut i = from_record(r)?;
         change(&mut i)?;
         i.updated_at = super::now().max(i.updated_at + 1);
         self.db.update_record(w.conn(), &INSTANCE, &to_record(&i)).await?;
+        if let Some(s) = saga {
+            self.insert_saga(w.conn(), s).await?;
+        }
         w.commit().await?;
         Ok(i)
     }

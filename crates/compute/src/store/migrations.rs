@@ -43,7 +43,11 @@ fn from_row(r: &AnyRow) -> Result<Migration> {
 }
 
 impl Store {
+    /// Records a migration; one recorded already under its uuid is kept.
     pub async fn create_migration(&self, m: &Migration) -> Result<()> {
+        if self.migration(&m.uuid).await?.is_some() {
+            return Ok(());
+        }
         let mut w = self.db.begin_write().await?;
         self.db
             .q("INSERT INTO migration (uuid, instance_uuid, migration_type, status, source_compute, dest_compute, old_flavor, new_flavor, project_id, user_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
@@ -93,6 +97,12 @@ impl Store {
             None => self.db.fetch_all(self.db.q("SELECT * FROM migration ORDER BY id")).await?,
         };
         rows.iter().map(from_row).collect()
+    }
+
+    pub async fn migration(&self, uuid: &str) -> Result<Option<Migration>> {
+        let rows =
+            self.db.fetch_all(self.db.q("SELECT * FROM migration WHERE uuid = ?").bind(uuid.to_string())).await?;
+        rows.first().map(from_row).transpose()
     }
 
     /// The instance's migration still in progress.

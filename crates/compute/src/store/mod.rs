@@ -11,6 +11,7 @@ pub mod instances;
 pub mod keypairs;
 pub mod migrations;
 pub mod quotas;
+pub mod sagas;
 pub mod services;
 
 use std::sync::Arc;

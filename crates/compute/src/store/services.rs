@@ -34,32 +34,7 @@ impl Service {
     }
 }
 
-/// What a compute host reports about its hypervisor.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ComputeNode {
-    pub id: i64,
-    pub uuid: String,
-    pub host: String,
-    pub hypervisor_hostname: String,
-    pub hypervisor_type: String,
-    pub hypervisor_version: i64,
-    pub host_ip: String,
-    pub vcpus: i64,
-    pub memory_mb: i64,
-    pub local_gb: i64,
-    pub reserved_host_memory_mb: i64,
-    pub reserved_host_disk_mb: i64,
-    pub reserved_host_cpus: i64,
-    pub cpu_allocation_ratio: f64,
-    pub ram_allocation_ratio: f64,
-    pub disk_allocation_ratio: f64,
-    pub cpu_info: Value,
-    pub supported_instances: Vec<[String; 3]>,
-    pub failed_builds: i64,
-    /// Counters the host keeps: `num_io_ops` (builds and moves under way).
-    pub stats: Value,
-    pub updated_at: i64,
-}
+pub use compute_rpc::model::ComputeNode;
 
 fn service_from_row(r: &AnyRow) -> Result<Service> {
     Ok(Service {

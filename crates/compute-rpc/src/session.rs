@@ -10,8 +10,20 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tokio::sync::Mutex;
 
-use crate::config::ServiceUser;
 use crate::error::{ComputeError, Result};
+
+/// How the service finds and proves itself to the other services
+/// (`[service_user]` in the configuration).
+#[derive(Debug, Clone)]
+pub struct ServiceUser {
+    pub auth_url: String,
+    pub username: String,
+    pub password: String,
+    pub project_name: String,
+    pub user_domain_name: String,
+    pub project_domain_name: String,
+    pub region: String,
+}
 
 struct Token {
     value: String,
