@@ -40,12 +40,17 @@ async fn entry(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     match ws {
-        Ok(_) if !same_origin(&headers) => {
-            (StatusCode::FORBIDDEN, "the websocket's Origin is not this proxy").into_response()
-        }
+        Ok(_) if !same_origin(&headers) => refuse(StatusCode::FORBIDDEN, "the websocket's Origin is not this proxy"),
         Ok(ws) => connect(p, q, ws).await,
         Err(_) => static_file(&p, uri.path()).await,
     }
+}
+
+/// Turns a websocket away as websockify does: no body, and the connection
+/// closed, so a client waiting for frames sees the end at once.
+fn refuse(status: StatusCode, why: &str) -> Response {
+    tracing::warn!(%status, why, "console connection refused");
+    (status, [(header::CONNECTION, "close")], "").into_response()
 }
 
 /// A browser says where the page that opens the websocket came from; like
@@ -61,12 +66,12 @@ fn same_origin(headers: &HeaderMap) -> bool {
 
 async fn connect(p: Proxy, q: HashMap<String, String>, ws: WebSocketUpgrade) -> Response {
     let Some(token) = q.get("token") else {
-        return (StatusCode::UNAUTHORIZED, "a console token is required").into_response();
+        return refuse(StatusCode::UNAUTHORIZED, "a console token is required");
     };
     let target = match p.store.console_token(token).await {
         Ok(Some(t)) => t,
-        Ok(None) => return (StatusCode::UNAUTHORIZED, "the console token is invalid or has expired").into_response(),
-        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        Ok(None) => return refuse(StatusCode::UNAUTHORIZED, "the console token is invalid or has expired"),
+        Err(e) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     };
     let display = match TcpStream::connect((target.host.as_str(), target.port)).await {
         Ok(s) => s,

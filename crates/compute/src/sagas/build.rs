@@ -41,7 +41,7 @@ saga::steps! {
         PlugVifs = "plug_vifs",
         /// The guest boots. Undo: it is powered off.
         PowerOn = "power_on",
-        /// The server is ACTIVE. Undo: none.
+        /// The server is ACTIVE. Undo: it is building again.
         MarkActive = "mark_active",
     }
 }
@@ -229,7 +229,17 @@ impl Saga for Build {
                 env.ports().release_all(&i).await.map_err(failed)?;
                 env.update(uuid, false, |x| x.network_info.clear()).await.map(|_| ())
             }
-            BuildStep::PrepareImage | BuildStep::MarkActive => Ok(()),
+            BuildStep::PrepareImage => Ok(()),
+            BuildStep::MarkActive => env
+                .update(uuid, false, |i| {
+                    if i.vm_state == vm_state::ACTIVE {
+                        i.vm_state = vm_state::BUILDING.into();
+                        i.power_state = power_state::NOSTATE;
+                        i.launched_at = None;
+                    }
+                })
+                .await
+                .map(|_| ()),
             BuildStep::CreateDisk => {
                 let Some((i, host)) = self.undo_target(ctx).await? else { return Ok(()) };
                 env.undo_on_host(&host, env.host(&host, rid).delete_disk(&InstanceArgs { instance: i })).await

@@ -41,7 +41,8 @@ saga::steps! {
         /// The guest starts on the destination if it was running. Undo:
         /// powered off.
         StartDestination = "start_destination",
-        /// The server is RESIZED (VERIFY_RESIZE) on the destination.
+        /// The server is RESIZED (VERIFY_RESIZE) on the destination. Undo:
+        /// its record says source and old flavor again.
         Finish = "finish",
     }
 }
@@ -190,11 +191,13 @@ impl Saga for Migrate {
                 let (source, dest) = (Self::source(ctx)?, Self::dest(ctx)?);
                 let new_flavor = ctx.params.new_flavor.clone();
                 env.update(&i.uuid, true, |x| {
-                    let old = x.flavor.clone();
-                    if let Some(f) = &new_flavor {
-                        x.flavor = f.clone();
+                    // Once: run again, the flavor is the new one already.
+                    if x.vm_state != vm_state::RESIZED {
+                        x.old_flavor = Some(x.flavor.clone());
+                        if let Some(f) = &new_flavor {
+                            x.flavor = f.clone();
+                        }
                     }
-                    x.old_flavor = Some(old);
                     x.new_flavor = None;
                     x.vm_state = vm_state::RESIZED.into();
                     x.task_state = None;
@@ -229,7 +232,31 @@ impl Saga for Migrate {
         match step {
             MigrateStep::CreateMigration => env.abandon_migration(&ctx.params.migration_uuid, &i.uuid).await,
             MigrateStep::SelectDestination => env.store.release(&i.uuid, None).await.map_err(failed),
-            MigrateStep::RecordDestination | MigrateStep::Finish => Ok(()),
+            MigrateStep::RecordDestination => Ok(()),
+            MigrateStep::Finish => {
+                // Back on the source with the old flavor, as it was.
+                let (Some(s), true) = (source, i.vm_state == vm_state::RESIZED) else { return Ok(()) };
+                let node = env
+                    .store
+                    .compute_nodes()
+                    .await
+                    .map_err(failed)?
+                    .into_iter()
+                    .find(|n| n.host == s.host)
+                    .map(|n| n.hypervisor_hostname);
+                env.update(&i.uuid, false, |x| {
+                    if let Some(f) = x.old_flavor.take() {
+                        x.flavor = f;
+                    }
+                    x.vm_state = if s.running { vm_state::ACTIVE } else { vm_state::STOPPED }.into();
+                    x.power_state = if s.running { power_state::RUNNING } else { power_state::SHUTDOWN };
+                    x.host = Some(s.host.clone());
+                    x.node = node.clone().or_else(|| Some(s.host.clone()));
+                    x.source_host = None;
+                })
+                .await?;
+                env.store.set_migration(&ctx.params.migration_uuid, "error", None).await.map_err(failed)
+            }
             MigrateStep::PowerOffSource => match source {
                 Some(s) if s.running => {
                     env.undo_on_host(&s.host, env.host(&s.host, rid).power_on(&InstanceArgs { instance: i })).await

@@ -22,7 +22,7 @@ saga::steps! {
         UploadImage = "upload_image",
         /// The guest is powered off. Undo: on again if it was running.
         PowerOff = "power_off",
-        /// The server is SHELVED.
+        /// The server is SHELVED. Undo: as it was before.
         MarkShelved = "mark_shelved",
         /// (Offloading, from here on.) The host destroys the guest.
         DestroyGuest = "destroy_guest",
@@ -164,9 +164,20 @@ impl Saga for Shelve {
                     _ => Ok(()),
                 }
             }
-            ShelveStep::MarkShelved | ShelveStep::DestroyGuest | ShelveStep::UnbindPorts | ShelveStep::Offload => {
-                Ok(())
+            ShelveStep::MarkShelved => {
+                let running = ctx.maybe_output::<bool>(ShelveStep::UploadImage).unwrap_or(false);
+                let saved = ctx.params.image_id.is_some();
+                env.update(&ctx.params.instance_uuid, false, |x| {
+                    if x.vm_state == vm_state::SHELVED && saved {
+                        x.vm_state = if running { vm_state::ACTIVE } else { vm_state::STOPPED }.into();
+                        x.power_state = if running { power_state::RUNNING } else { power_state::SHUTDOWN };
+                        x.shelved_image_id = None;
+                    }
+                })
+                .await
+                .map(|_| ())
             }
+            ShelveStep::DestroyGuest | ShelveStep::UnbindPorts | ShelveStep::Offload => Ok(()),
         }
     }
 

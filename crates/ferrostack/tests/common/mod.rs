@@ -26,6 +26,11 @@ impl AllInOne {
 
     /// Starts with an extra INI file (OpenStack option names) over the defaults.
     pub fn start_with(state: &Path, config_file: Option<&Path>) -> AllInOne {
+        Self::start_env(state, config_file, &[])
+    }
+
+    /// Starts with extra environment variables too (the saga test hooks).
+    pub fn start_env(state: &Path, config_file: Option<&Path>, env: &[(&str, String)]) -> AllInOne {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferrostack"));
         cmd.args(["all-in-one", "--state-dir"]).arg(state).args([
             "--identity-port",
@@ -44,7 +49,13 @@ impl AllInOne {
         if let Some(f) = config_file {
             cmd.arg("--config-file").arg(f);
         }
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("start ferrostack");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        // The cloud's log goes beside its state directory, kept across restarts.
+        let log =
+            std::fs::OpenOptions::new().create(true).append(true).open(state.with_extension("log")).expect("log file");
+        let mut child = cmd.stdout(Stdio::piped()).stderr(log).spawn().expect("start ferrostack");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).expect("ready line");
@@ -91,6 +102,7 @@ pub async fn login(client: &reqwest::Client, auth_url: &str) -> (StatusCode, Str
 }
 
 /// An admin session: the token and the public endpoint of every service.
+#[derive(Clone)]
 pub struct Session {
     pub http: reqwest::Client,
     pub token: String,
@@ -164,6 +176,20 @@ impl Session {
         let r = req.send().await.unwrap();
         let (status, headers) = (r.status(), r.headers().clone());
         (status, headers, r.bytes().await.unwrap().to_vec())
+    }
+
+    /// Like `call`, but a request that gets no answer (the cloud died) is
+    /// `None` rather than a panic.
+    pub async fn try_call(&self, method: Method, kind: &str, path: &str, body: Option<Value>) -> Option<StatusCode> {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.endpoint(kind)))
+            .header("x-auth-token", &self.token)
+            .header("openstack-api-version", "compute 2.96");
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        req.send().await.ok().map(|r| r.status())
     }
 
     /// Like `call`, insisting on `expected`.
