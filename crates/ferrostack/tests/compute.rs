@@ -290,3 +290,22 @@ async fn a_console_url_reaches_the_guest_display_through_the_proxy() {
     let (status, _) = s.call(Method::GET, "compute", &format!("/os-console-auth-tokens/{token}"), None).await;
     assert_eq!(status, 404, "a deleted server's console tokens are gone");
 }
+
+#[tokio::test]
+async fn a_build_past_instance_build_timeout_goes_to_error_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("extra.conf");
+    std::fs::write(&path, "[DEFAULT]\ninstance_build_timeout = 1\n[fake]\nspawn_ms = 2500\n").unwrap();
+    let cloud = AllInOne::start_with(&dir.path().join("state"), Some(&path));
+    let s = Session::admin(&cloud).await;
+    let net = private_network(&s).await;
+    let image = image_id(&s).await;
+    let before = memory_used(&s).await;
+    let id = boot(&s, "slow", &image, &net, None).await;
+    let server = settled(&s, &id).await;
+    assert_eq!(server["status"], "ERROR", "{server}");
+    assert!(server["fault"]["message"].as_str().unwrap_or_default().contains("timed out"), "{server}");
+    assert!(ports_of(&s, &id).await.is_empty(), "the timed-out build's port went");
+    assert_eq!(memory_used(&s).await, before, "and its claim");
+    delete_and_wait(&s, &id).await;
+}

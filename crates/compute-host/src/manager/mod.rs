@@ -30,6 +30,9 @@ use crate::virt::{ComputeDriver, DriverError};
 
 pub use compute_rpc::host::BINARY;
 
+/// How often a host looks for guests nothing needs.
+const ORPHAN_SWEEP: Duration = Duration::from_secs(60);
+
 pub struct Host {
     pub host: String,
     pub driver: Arc<dyn ComputeDriver>,
@@ -94,10 +97,18 @@ impl Host {
     }
 
     /// Heartbeats every `report_interval`; resource reports then too, and
-    /// within a second of any change.
+    /// within a second of any change; every minute, destroys the guests no
+    /// instance needs any more (Nova's running-deleted cleanup).
     async fn periodic(self: Arc<Self>) {
         let mut last = Instant::now();
+        let mut last_sweep = Instant::now();
         loop {
+            if last_sweep.elapsed() >= ORPHAN_SWEEP {
+                last_sweep = Instant::now();
+                if let Ok(placed) = self.conductor.instances_on_host(&HostRef { host: self.host.clone() }).await {
+                    self.destroy_orphans(&placed).await;
+                }
+            }
             tokio::time::sleep(Duration::from_secs(1)).await;
             let due = last.elapsed() >= self.report_interval;
             if due {
@@ -207,25 +218,38 @@ impl Host {
                 tracing::error!(instance = %p.instance.uuid, error = %e, "could not settle the instance");
             }
         }
+        self.destroy_orphans(&placed).await;
+        self.changed();
+    }
+
+    /// Destroys the guests whose instance was deleted, or moved away while
+    /// no workflow was under way (a host down during a delete or a move).
+    async fn destroy_orphans(&self, placed: &[compute_rpc::conductor::HostInstance]) {
+        let guests = self.driver.list_instances().await;
         for uuid in guests.iter().filter(|g| !placed.iter().any(|p| p.instance.uuid == **g)) {
             let record = self.conductor.instance_get(&InstanceRef { uuid: uuid.clone() }).await;
             let orphan = match &record {
                 Ok(None) => true,
-                Ok(Some(i)) => i.deleted || (i.host.as_deref() != Some(&self.host) && i.task_state.is_none()),
+                Ok(Some(i)) => {
+                    let here = i.host.as_deref() == Some(&self.host) || i.source_host.as_deref() == Some(&self.host);
+                    i.deleted || (!here && i.task_state.is_none())
+                }
                 Err(e) => {
                     tracing::warn!(instance = %uuid, error = %e, "cannot tell whether the guest is still wanted");
                     false
                 }
             };
             if let (true, Ok(found)) = (orphan, record) {
+                let lock = self.lock_for(uuid);
+                let _held = lock.lock().await;
                 let i = found.unwrap_or_else(|| Instance { uuid: uuid.clone(), ..Default::default() });
                 tracing::info!(instance = %uuid, "destroying a guest no instance here needs any more");
                 if let Err(e) = self.driver.destroy(&i).await {
                     tracing::error!(instance = %uuid, error = %e, "could not destroy an orphaned guest");
                 }
+                self.changed();
             }
         }
-        self.changed();
     }
 
     /// Brings a guest's hypervisor state and its record back in line.

@@ -16,6 +16,9 @@ use serde_json::{json, Value};
 
 use super::placement::{Ask, Placement};
 use super::{failed, host_failure, SagaEnv, DELETING, HOST_FAILURE};
+
+/// The kind of a build that ran past `[DEFAULT] instance_build_timeout`.
+pub const BUILD_TIMEOUT: &str = "BuildTimeout";
 use std::sync::Arc;
 
 saga::steps! {
@@ -76,13 +79,35 @@ impl Build {
     /// The instance, for a step that needs it live and still building here.
     async fn building(&self, ctx: &Ctx) -> Result<Instance, StepError> {
         let i = self.0.live(&ctx.params.instance_uuid).await?;
-        if let Some(limit) = self.0.build_timeout {
-            let age = common::time::now_micros() - i.created_at;
-            if age > limit.as_micros() as i64 {
-                return Err(StepError::new("BuildTimeout", "Instance build timed out. Set to error state."));
-            }
-        }
+        self.time_left(&i)?;
         Ok(i)
+    }
+
+    /// What is left of `[DEFAULT] instance_build_timeout` (counted from the
+    /// request, as Nova counts it); an error once it is spent.
+    fn time_left(&self, i: &Instance) -> Result<Option<std::time::Duration>, StepError> {
+        let Some(limit) = self.0.build_timeout else { return Ok(None) };
+        let age = std::time::Duration::from_micros((common::time::now_micros() - i.created_at).max(0) as u64);
+        match limit.checked_sub(age) {
+            Some(left) if !left.is_zero() => Ok(Some(left)),
+            _ => Err(StepError::new(BUILD_TIMEOUT, "Instance build timed out. Set to error state.")),
+        }
+    }
+
+    /// A step on the build's host, given no longer than the build has left.
+    async fn on_host<T, F, Fut>(&self, ctx: &Ctx, i: &Instance, host: &str, call: F) -> Result<T, StepError>
+    where
+        F: FnOnce(compute_rpc::host::ComputeHostClient) -> Fut,
+        Fut: std::future::Future<Output = Result<T, bus::BusError>>,
+    {
+        let mut client = self.0.host(host, ctx.request_id());
+        if let Some(left) = self.time_left(i)? {
+            client = client.with_timeout(left.min(self.0.long_rpc_timeout));
+        }
+        let out = self.0.on_host(host, call(client)).await;
+        // A step cut short by the build's limit is the build timing out.
+        self.time_left(i)?;
+        out
     }
 
     fn event(&self, ctx: &Ctx, event: &str, host: &str, result: Option<&str>, details: Option<&str>) -> ActionEvent {
@@ -161,33 +186,37 @@ impl Saga for Build {
             }
             BuildStep::PrepareImage => {
                 let (i, at, _) = self.guest(ctx).await?;
-                env.on_host(&at.host, env.host(&at.host, rid).prepare_image(&InstanceArgs { instance: i })).await?;
+                let args = InstanceArgs { instance: i.clone() };
+                self.on_host(ctx, &i, &at.host, |h| async move { h.prepare_image(&args).await }).await?;
                 Ok(Value::Null)
             }
             BuildStep::CreateDisk => {
                 let (i, at, _) = self.guest(ctx).await?;
-                env.on_host(&at.host, env.host(&at.host, rid).create_disk(&InstanceArgs { instance: i })).await?;
+                let args = InstanceArgs { instance: i.clone() };
+                self.on_host(ctx, &i, &at.host, |h| async move { h.create_disk(&args).await }).await?;
                 Ok(Value::Null)
             }
             BuildStep::DefineGuest => {
                 let (i, at, vifs) = self.guest(ctx).await?;
-                let args = GuestArgs { instance: i, vifs, admin_password: ctx.params.admin_password.clone() };
-                env.on_host(&at.host, env.host(&at.host, rid).define_guest(&args)).await?;
+                let args = GuestArgs { instance: i.clone(), vifs, admin_password: ctx.params.admin_password.clone() };
+                self.on_host(ctx, &i, &at.host, |h| async move { h.define_guest(&args).await }).await?;
                 Ok(Value::Null)
             }
             BuildStep::PlugVifs => {
                 let (i, at, vifs) = self.guest(ctx).await?;
                 let args = GuestArgs { instance: i.clone(), vifs, admin_password: None };
-                let plugged = env.on_host(&at.host, env.host(&at.host, rid).plug_vifs(&args)).await?;
+                let plugged = self.on_host(ctx, &i, &at.host, |h| async move { h.plug_vifs(&args).await }).await?;
                 env.update(&i.uuid, true, |x| x.network_info = plugged.clone()).await?;
                 Ok(Value::Null)
             }
             BuildStep::PowerOn => {
                 let (i, at, _) = self.guest(ctx).await?;
-                env.on_host(&at.host, env.host(&at.host, rid).power_on(&InstanceArgs { instance: i })).await?;
+                let args = InstanceArgs { instance: i.clone() };
+                self.on_host(ctx, &i, &at.host, |h| async move { h.power_on(&args).await }).await?;
                 Ok(Value::Null)
             }
             BuildStep::MarkActive => {
+                self.building(ctx).await?;
                 let at = Self::placement(ctx)?;
                 let now = common::time::now_micros();
                 env.update(&ctx.params.instance_uuid, true, |i| {

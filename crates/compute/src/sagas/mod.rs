@@ -210,20 +210,17 @@ impl SagaEnv {
     }
 
     /// A host's undo: done, or — when the host is down — left to the host,
-    /// which destroys what no instance needs when it comes back. An undo
-    /// that fails on a host that is up is retried.
+    /// which destroys what no instance needs when it comes back (and now and
+    /// then while it runs). An undo that fails on a host that is up is retried.
     pub async fn undo_on_host<F>(&self, host: &str, call: F) -> Result<(), StepError>
     where
         F: Future<Output = Result<(), bus::BusError>>,
     {
-        match call.await {
-            Ok(()) => Ok(()),
-            Err(e) if !self.host_is_up(host).await => {
-                tracing::warn!(host, error = %e, "the host is down; it cleans up when it comes back");
-                Ok(())
-            }
-            Err(e) => Err(host_failure(host, compute_rpc::ComputeError::from(e))),
+        if !self.host_is_up(host).await {
+            tracing::warn!(host, "the host is down; it cleans up when it comes back");
+            return Ok(());
         }
+        call.await.map_err(|e| host_failure(host, compute_rpc::ComputeError::from(e)))
     }
 
     /// Destroys the guest on `host` unless the host is down (it then does
