@@ -31,7 +31,7 @@ pub const TRANSPORT_URL: Opt = Opt {
 pub fn bus(config: &Config) -> anyhow::Result<bus::Bus> {
     let url = TRANSPORT_URL.get_str(config).unwrap_or_default();
     let timeout: u64 = compute::config::RPC_RESPONSE_TIMEOUT.get(config)?;
-    let bus = bus::Bus::from_url(&url).with_context(|| format!("transport_url {url:?}"))?;
+    let bus = bus::Bus::from_url(url).with_context(|| format!("transport_url {url:?}"))?;
     Ok(bus.with_default_timeout(std::time::Duration::from_secs(timeout.max(1))))
 }
 

@@ -43,6 +43,7 @@ use crate::config::ComputeConfig;
 use crate::error::{ComputeError, Result};
 use crate::model::Instance;
 use crate::session::ServiceSession;
+use crate::store::actions::NewAction;
 use crate::store::Store;
 
 pub const VERSIONS: Versions = Versions {
@@ -73,18 +74,20 @@ impl ComputeApi {
     }
 
     /// Changes the instance and records the saga that carries the change
-    /// out, in one transaction, then has the conductor run it.
+    /// out and the action the request started, in one transaction, then has
+    /// the conductor run the saga.
     pub async fn start_saga<S: Saga>(
         &self,
         uuid: &str,
         id: &str,
         params: &S::Params,
-        request_id: &str,
+        action: &NewAction,
         change: impl FnOnce(&mut Instance) -> Result<()>,
     ) -> Result<Instance> {
+        let request_id = action.request_id.as_str();
         let record = saga::new_record::<S>(id, Some(uuid.to_string()), params, Some(request_id.to_string()))
             .map_err(|e| ComputeError::Internal(e.message))?;
-        let i = self.store.update_instance_with_saga(uuid, change, &record).await?;
+        let i = self.store.update_instance_with_saga(uuid, change, &record, action).await?;
         self.run_sagas(vec![id.to_string()], request_id).await?;
         Ok(i)
     }

@@ -21,6 +21,7 @@ use saga::Saga;
 use crate::error::{ComputeError, Result};
 use crate::model::{vm_state, Instance};
 use crate::sagas;
+use crate::store::actions::NewAction;
 
 /// Where an action may start from.
 struct Allowed {
@@ -94,10 +95,10 @@ impl Ctx<'_> {
                 i.uuid
             )));
         }
-        self.svc.store.start_action(&i.uuid, self.request_id, action, &i.project_id, &self.auth.user_id).await?;
+        let recorded = NewAction::new(&i.uuid, self.request_id, action, &i.project_id, &self.auth.user_id);
         let seen = i.task_state.clone();
         self.svc
-            .start_saga::<S>(&i.uuid, id, params, self.request_id, |x| {
+            .start_saga::<S>(&i.uuid, id, params, &recorded, |x| {
                 if x.task_state != seen {
                     return Err(ComputeError::Conflict(format!(
                         "Cannot '{action}' instance {} while it is in task_state {}",

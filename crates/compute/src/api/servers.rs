@@ -19,6 +19,7 @@ use crate::error::{ComputeError, Result};
 use crate::model::{vm_state, Instance, RequestedNetwork, RequestedNetworks};
 use crate::sagas::build::{saga_id as build_saga_id, Build, BuildParams};
 use crate::sagas::delete::{saga_id as delete_saga_id, Delete, DeleteParams};
+use crate::store::actions::NewAction;
 
 /// Each compute host's service state as `host_status` shows it.
 pub async fn host_statuses(svc: &ComputeApi) -> Result<HashMap<String, &'static str>> {
@@ -1077,7 +1078,9 @@ pub async fn create(
         })
         .collect::<Result<Vec<_>>>()?;
     let saga_ids: Vec<String> = sagas.iter().map(|s| s.id.clone()).collect();
-    svc.store.create_instances(&instances, &sagas).await?;
+    let actions: Vec<NewAction> =
+        instances.iter().map(|i| NewAction::new(&i.uuid, &request_id, "create", &project, &auth.user_id)).collect();
+    svc.store.create_instances(&instances, &sagas, &actions).await?;
     let uuids: Vec<String> = instances.iter().map(|i| i.uuid.clone()).collect();
     if let Some(g) = &group {
         let limit = project_quota(&svc, &project, "server_group_members").await?;
@@ -1096,9 +1099,6 @@ pub async fn create(
             svc.run_sagas(saga_ids, &request_id).await?;
             return Err(e);
         }
-    }
-    for i in &instances {
-        svc.store.start_action(&i.uuid, &request_id, "create", &project, &auth.user_id).await?;
     }
     svc.run_sagas(saga_ids, &request_id).await?;
 
@@ -1220,11 +1220,10 @@ pub fn check_lock(auth: &Auth, i: &Instance) -> Result<()> {
 /// guest, ports, claims and record go, and a workflow under way unwinds
 /// first).
 pub async fn delete_instance(svc: &ComputeApi, auth: &Auth, i: &Instance, request_id: &str) -> Result<()> {
-    svc.store
-        .start_action(&i.uuid, request_id, "delete", &auth.project_id.clone().unwrap_or_default(), &auth.user_id)
-        .await?;
+    let project = auth.project_id.clone().unwrap_or_default();
+    let action = NewAction::new(&i.uuid, request_id, "delete", &project, &auth.user_id);
     let params = DeleteParams { instance_uuid: i.uuid.clone() };
-    svc.start_saga::<Delete>(&i.uuid, &delete_saga_id(&i.uuid), &params, request_id, |x| {
+    svc.start_saga::<Delete>(&i.uuid, &delete_saga_id(&i.uuid), &params, &action, |x| {
         x.task_state = Some("deleting".into());
         Ok(())
     })

@@ -45,7 +45,7 @@ impl Conductor {
     pub fn new(env: Arc<SagaEnv>, owner: &str, hooks: Hooks) -> Arc<Conductor> {
         let log: Arc<dyn saga::SagaLog> = Arc::new(env.store.clone());
         let executor = Executor::new(log, owner, hooks);
-        executor.register(Arc::new(sagas::build::Build(env.clone())));
+        executor.register(Arc::new(sagas::build::Build::new(env.clone())));
         executor.register(Arc::new(sagas::delete::Delete(env.clone())));
         executor.register(Arc::new(sagas::migrate::Migrate(env.clone())));
         executor.register(Arc::new(sagas::confirm_resize::ConfirmResize(env.clone())));

@@ -67,7 +67,27 @@ pub fn saga_id(uuid: &str, attempt: u32) -> String {
     format!("build-{uuid}-{attempt}")
 }
 
-pub struct Build(pub Arc<SagaEnv>);
+pub struct Build {
+    env: Arc<SagaEnv>,
+    /// The instance as the build's last write left it, so the host steps
+    /// that follow need not read it again (the steps that write check for a
+    /// delete; a resumed build reads afresh).
+    seen: std::sync::Mutex<std::collections::HashMap<String, Instance>>,
+}
+
+impl Build {
+    pub fn new(env: Arc<SagaEnv>) -> Build {
+        Build { env, seen: Default::default() }
+    }
+
+    fn remember(&self, i: &Instance) {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner()).insert(i.uuid.clone(), i.clone());
+    }
+
+    fn forget(&self, uuid: &str) {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner()).remove(uuid);
+    }
+}
 
 type Ctx = SagaContext<BuildParams>;
 
@@ -78,7 +98,7 @@ impl Build {
 
     /// The instance, for a step that needs it live and still building here.
     async fn building(&self, ctx: &Ctx) -> Result<Instance, StepError> {
-        let i = self.0.live(&ctx.params.instance_uuid).await?;
+        let i = self.env.live(&ctx.params.instance_uuid).await?;
         self.time_left(&i)?;
         Ok(i)
     }
@@ -86,7 +106,7 @@ impl Build {
     /// What is left of `[DEFAULT] instance_build_timeout` (counted from the
     /// request, as Nova counts it); an error once it is spent.
     fn time_left(&self, i: &Instance) -> Result<Option<std::time::Duration>, StepError> {
-        let Some(limit) = self.0.build_timeout else { return Ok(None) };
+        let Some(limit) = self.env.build_timeout else { return Ok(None) };
         let age = std::time::Duration::from_micros((common::time::now_micros() - i.created_at).max(0) as u64);
         match limit.checked_sub(age) {
             Some(left) if !left.is_zero() => Ok(Some(left)),
@@ -100,11 +120,11 @@ impl Build {
         F: FnOnce(compute_rpc::host::ComputeHostClient) -> Fut,
         Fut: std::future::Future<Output = Result<T, bus::BusError>>,
     {
-        let mut client = self.0.host(host, ctx.request_id());
+        let mut client = self.env.host(host, ctx.request_id());
         if let Some(left) = self.time_left(i)? {
-            client = client.with_timeout(left.min(self.0.long_rpc_timeout));
+            client = client.with_timeout(left.min(self.env.long_rpc_timeout));
         }
-        let out = self.0.on_host(host, call(client)).await;
+        let out = self.env.on_host(host, call(client)).await;
         // A step cut short by the build's limit is the build timing out.
         self.time_left(i)?;
         out
@@ -122,7 +142,14 @@ impl Build {
     }
 
     async fn guest(&self, ctx: &Ctx) -> Result<(Instance, Placement, Vec<Vif>), StepError> {
-        let i = self.building(ctx).await?;
+        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner()).get(&ctx.params.instance_uuid).cloned();
+        let i = match seen {
+            Some(i) => {
+                self.time_left(&i)?;
+                i
+            }
+            None => self.building(ctx).await?,
+        };
         let at = Self::placement(ctx)?;
         let vifs = ctx.maybe_output::<Vec<Vif>>(BuildStep::AllocateNetwork).unwrap_or_default();
         Ok((i, at, vifs))
@@ -131,7 +158,7 @@ impl Build {
     /// Where the build got to on a host, for an undo (from the output of
     /// `schedule`, or the instance's host when it has none).
     async fn undo_target(&self, ctx: &Ctx) -> Result<Option<(Instance, String)>, StepError> {
-        let i = self.0.any(&ctx.params.instance_uuid).await?;
+        let i = self.env.any(&ctx.params.instance_uuid).await?;
         let host = ctx.maybe_output::<Placement>(BuildStep::Schedule).map(|p| p.host).or_else(|| i.host.clone());
         Ok(host.map(|h| (i, h)))
     }
@@ -143,7 +170,7 @@ impl Saga for Build {
     type Step = BuildStep;
 
     async fn action(&self, step: BuildStep, ctx: &Ctx) -> Result<Value, StepError> {
-        let env = &self.0;
+        let env = &self.env;
         let rid = ctx.request_id();
         match step {
             BuildStep::Schedule => {
@@ -156,16 +183,18 @@ impl Saga for Build {
             BuildStep::RecordHost => {
                 let at = Self::placement(ctx)?;
                 let zone = env.zone_of(&at.host).await.map_err(failed)?;
-                env.update(&ctx.params.instance_uuid, true, |i| {
-                    i.host = Some(at.host.clone());
-                    i.node = Some(at.node.clone());
-                    i.availability_zone = Some(zone.clone());
-                    if !i.tried_hosts.contains(&at.host) {
-                        i.tried_hosts.push(at.host.clone());
-                    }
-                    i.task_state = Some("networking".into());
-                })
-                .await?;
+                let recorded = env
+                    .update(&ctx.params.instance_uuid, true, |i| {
+                        i.host = Some(at.host.clone());
+                        i.node = Some(at.node.clone());
+                        i.availability_zone = Some(zone.clone());
+                        if !i.tried_hosts.contains(&at.host) {
+                            i.tried_hosts.push(at.host.clone());
+                        }
+                        i.task_state = Some("networking".into());
+                    })
+                    .await?;
+                self.remember(&recorded);
                 let done = self.event(ctx, "conductor_schedule_and_build_instances", "", Some("Success"), None);
                 env.event(done).await;
                 env.event(self.event(ctx, "compute_build_and_run_instance", &at.host, None, None)).await;
@@ -177,11 +206,13 @@ impl Saga for Build {
                     compute_rpc::ComputeError::PortBindingFailed(m) => host_failure(&at.host, m),
                     other => failed(other),
                 })?;
-                env.update(&i.uuid, true, |x| {
-                    x.network_info = vifs.clone();
-                    x.task_state = Some("spawning".into());
-                })
-                .await?;
+                let recorded = env
+                    .update(&i.uuid, true, |x| {
+                        x.network_info = vifs.clone();
+                        x.task_state = Some("spawning".into());
+                    })
+                    .await?;
+                self.remember(&recorded);
                 Ok(json!(vifs))
             }
             BuildStep::PrepareImage => {
@@ -206,8 +237,8 @@ impl Saga for Build {
                 let (i, at, vifs) = self.guest(ctx).await?;
                 let args = GuestArgs { instance: i.clone(), vifs, admin_password: None };
                 let plugged = self.on_host(ctx, &i, &at.host, |h| async move { h.plug_vifs(&args).await }).await?;
-                env.update(&i.uuid, true, |x| x.network_info = plugged.clone()).await?;
-                Ok(Value::Null)
+                // Recorded with the server going ACTIVE: one write fewer.
+                Ok(json!(plugged))
             }
             BuildStep::PowerOn => {
                 let (i, at, _) = self.guest(ctx).await?;
@@ -219,7 +250,11 @@ impl Saga for Build {
                 self.building(ctx).await?;
                 let at = Self::placement(ctx)?;
                 let now = common::time::now_micros();
+                let plugged = ctx.maybe_output::<Vec<Vif>>(BuildStep::PlugVifs);
                 env.update(&ctx.params.instance_uuid, true, |i| {
+                    if let Some(vifs) = &plugged {
+                        i.network_info = vifs.clone();
+                    }
                     i.vm_state = vm_state::ACTIVE.into();
                     i.task_state = None;
                     i.power_state = power_state::RUNNING;
@@ -229,6 +264,7 @@ impl Saga for Build {
                     i.fault = None;
                 })
                 .await?;
+                self.forget(&ctx.params.instance_uuid);
                 env.store.record_build_result(&at.host, false).await.map_err(failed)?;
                 env.event(self.event(ctx, "compute_build_and_run_instance", &at.host, Some("Success"), None)).await;
                 Ok(Value::Null)
@@ -237,7 +273,7 @@ impl Saga for Build {
     }
 
     async fn undo(&self, step: BuildStep, ctx: &Ctx) -> Result<(), StepError> {
-        let env = &self.0;
+        let env = &self.env;
         let uuid = &ctx.params.instance_uuid;
         let rid = ctx.request_id();
         match step {
@@ -293,8 +329,9 @@ impl Saga for Build {
     /// After an unwind: a delete takes over; a host's failure tries the next
     /// host while attempts are left; anything else is the server's fault.
     async fn unwound(&self, ctx: &Ctx, error: &StepError) -> Result<(), StepError> {
-        let env = &self.0;
+        let env = &self.env;
         let uuid = &ctx.params.instance_uuid;
+        self.forget(uuid);
         let i = env.any(uuid).await?;
         if i.deleted || i.task_state.as_deref() == Some("deleting") || error.kind == DELETING {
             return Ok(());

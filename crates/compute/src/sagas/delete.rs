@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use compute_rpc::conductor::ActionEvent;
-use compute_rpc::model::{vm_state, Instance};
+use compute_rpc::model::Instance;
 use saga::{Saga, SagaContext, StepError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -24,10 +24,9 @@ saga::steps! {
         DestroyGuest = "destroy_guest",
         /// Ports made for the server go; ports the user brought are unbound.
         DeallocateNetwork = "deallocate_network",
-        /// Every claim of the server and of its moves goes from the ledger.
-        ReleaseClaims = "release_claims",
-        /// The server is marked deleted; it leaves its server group and its
-        /// console tokens go.
+        /// In one transaction: the server is marked deleted, every claim of
+        /// it and of its moves leaves the ledger, it leaves its server group
+        /// and its console tokens go.
         MarkDeleted = "mark_deleted",
     }
 }
@@ -71,64 +70,36 @@ impl Saga for Delete {
     async fn action(&self, step: DeleteStep, ctx: &Ctx) -> Result<Value, StepError> {
         let env = &self.0;
         let uuid = &ctx.params.instance_uuid;
-        let i = env.any(uuid).await?;
+        let event = |host: &Option<String>, result: Option<&str>| ActionEvent {
+            uuid: uuid.clone(),
+            request_id: ctx.request_id.clone().unwrap_or_default(),
+            event: "compute_terminate_instance".into(),
+            host: host.clone().unwrap_or_default(),
+            result: result.map(String::from),
+            details: None,
+        };
         match step {
-            DeleteStep::WaitForOthers => {
-                loop {
-                    let others = env.store.sagas_for(uuid).await.map_err(failed)?;
-                    if !others.iter().any(|s| s.id != ctx.id) {
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+            DeleteStep::WaitForOthers => loop {
+                let others = env.store.sagas_for(uuid).await.map_err(failed)?;
+                if !others.iter().any(|s| s.id != ctx.id) {
+                    break;
                 }
-                let e = ActionEvent {
-                    uuid: uuid.clone(),
-                    request_id: ctx.request_id.clone().unwrap_or_default(),
-                    event: "compute_terminate_instance".into(),
-                    host: i.host.clone().unwrap_or_default(),
-                    result: None,
-                    details: None,
-                };
-                env.event(e).await;
-            }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            },
             DeleteStep::DestroyGuest => {
+                let i = env.any(uuid).await?;
+                env.event(event(&i.host, None)).await;
                 for host in hosts_of(env, &i).await? {
                     env.destroy_on(&host, &i, ctx.request_id()).await?;
                 }
             }
-            DeleteStep::DeallocateNetwork => env.ports().release_all(&i).await.map_err(failed)?,
-            DeleteStep::ReleaseClaims => {
-                env.store.release(uuid, None).await.map_err(failed)?;
-                for m in env.store.migrations(Some(uuid)).await.map_err(failed)? {
-                    env.store.release(&m.uuid, None).await.map_err(failed)?;
-                    if !matches!(m.status.as_str(), "confirmed" | "reverted" | "error" | "completed" | "failed") {
-                        env.store.set_migration(&m.uuid, "error", None).await.map_err(failed)?;
-                    }
-                }
+            DeleteStep::DeallocateNetwork => {
+                let i = env.any(uuid).await?;
+                env.ports().release_all(&i).await.map_err(failed)?;
             }
             DeleteStep::MarkDeleted => {
-                let now = common::time::now_micros();
-                env.update(uuid, false, |x| {
-                    x.vm_state = vm_state::DELETED.into();
-                    x.task_state = None;
-                    x.power_state = 0;
-                    x.deleted = true;
-                    x.deleted_at.get_or_insert(now);
-                    x.terminated_at.get_or_insert(now);
-                    x.network_info.clear();
-                })
-                .await?;
-                env.store.remove_group_member(uuid).await.map_err(failed)?;
-                env.store.delete_console_tokens(uuid).await.map_err(failed)?;
-                let e = ActionEvent {
-                    uuid: uuid.clone(),
-                    request_id: ctx.request_id.clone().unwrap_or_default(),
-                    event: "compute_terminate_instance".into(),
-                    host: i.host.clone().unwrap_or_default(),
-                    result: Some("Success".into()),
-                    details: None,
-                };
-                env.event(e).await;
+                let i = env.store.forget_instance(uuid).await.map_err(failed)?;
+                env.event(event(&i.host, Some("Success"))).await;
             }
         }
         Ok(Value::Null)

@@ -184,7 +184,14 @@ impl SagaEnv {
     pub async fn event(&self, e: ActionEvent) {
         let r = self
             .store
-            .action_event(&e.uuid, &e.request_id, &e.event, Some(&e.host), e.result.as_deref(), e.details.as_deref())
+            .grouped_action_event(
+                &e.uuid,
+                &e.request_id,
+                &e.event,
+                Some(&e.host),
+                e.result.as_deref(),
+                e.details.as_deref(),
+            )
             .await;
         if let Err(err) = r {
             tracing::warn!(instance = %e.uuid, event = %e.event, error = %err, "could not record an instance action event");
@@ -193,10 +200,8 @@ impl SagaEnv {
 
     /// Whether `host`'s compute service has heartbeaten lately.
     pub async fn host_is_up(&self, host: &str) -> bool {
-        match self.store.services().await {
-            Ok(services) => {
-                services.iter().any(|s| s.host == host && s.binary == "nova-compute" && s.is_up(self.service_down_time))
-            }
+        match self.store.service_on(host, compute_rpc::host::BINARY).await {
+            Ok(service) => service.is_some_and(|s| s.is_up(self.service_down_time)),
             Err(_) => true,
         }
     }

@@ -109,10 +109,9 @@ impl SagaEnv {
     }
 
     /// Chooses a host for the instance and claims `ask.flavor` (or its own)
-    /// there for it. Any claim the instance already holds goes first, so
-    /// running this again after a crash leaves one claim, not two.
+    /// there for it. The claim replaces any the instance held (the ledger's
+    /// rule), so running this again after a crash leaves one claim, not two.
     pub async fn place(&self, i: &Instance, ask: Ask, request_id: Option<String>) -> Result<Placement, StepError> {
-        self.store.release(&i.uuid, None).await.map_err(failed)?;
         let flavor = ask.flavor.clone().unwrap_or_else(|| i.flavor.clone());
         if let (Some(host), true) = (&ask.host, ask.force) {
             let node =

@@ -47,6 +47,28 @@ fn action_from_row(r: &AnyRow) -> Result<Action> {
     })
 }
 
+/// An action a request asks for, to record with the change it makes.
+#[derive(Debug, Clone)]
+pub struct NewAction {
+    pub instance: String,
+    pub request_id: String,
+    pub action: String,
+    pub project: String,
+    pub user: String,
+}
+
+impl NewAction {
+    pub fn new(instance: &str, request_id: &str, action: &str, project: &str, user: &str) -> NewAction {
+        NewAction {
+            instance: instance.into(),
+            request_id: request_id.into(),
+            action: action.into(),
+            project: project.into(),
+            user: user.into(),
+        }
+    }
+}
+
 impl Store {
     /// Records that an action was asked for.
     pub async fn start_action(
@@ -57,23 +79,46 @@ impl Store {
         project: &str,
         user: &str,
     ) -> Result<()> {
-        let now = super::now();
+        let a = NewAction::new(instance, request_id, action, project, user);
         let mut w = self.db.begin_write().await?;
+        self.insert_action(w.conn(), &a).await?;
+        w.commit().await?;
+        Ok(())
+    }
+
+    /// Records an action inside the caller's transaction.
+    pub async fn insert_action(&self, conn: &mut db::AnyConnection, a: &NewAction) -> Result<()> {
+        let now = super::now();
         self.db
             .q("INSERT INTO instance_action (id, instance_uuid, request_id, action, project_id, user_id, start_time, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
             .bind(common::id::new_uuid())
-            .bind(instance.to_string())
-            .bind(request_id.to_string())
-            .bind(action.to_string())
-            .bind(project.to_string())
-            .bind(user.to_string())
+            .bind(a.instance.clone())
+            .bind(a.request_id.clone())
+            .bind(a.action.clone())
+            .bind(a.project.clone())
+            .bind(a.user.clone())
             .bind(now)
             .bind(now)
-            .execute(w.conn())
+            .execute(conn)
             .await
             .map_err(db::DbError::from)?;
-        w.commit().await?;
         Ok(())
+    }
+
+    /// The id of the action `request_id` started on `instance`, remembered:
+    /// a workflow records several events on one action.
+    async fn action_id(&self, instance: &str, request_id: &str) -> Result<Option<String>> {
+        let key = (instance.to_string(), request_id.to_string());
+        if let Some(id) = self.action_ids.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            return Ok(Some(id.clone()));
+        }
+        let Some(action) = self.action_by_request(instance, request_id).await? else { return Ok(None) };
+        let mut ids = self.action_ids.lock().unwrap_or_else(|p| p.into_inner());
+        if ids.len() >= 4096 {
+            ids.clear();
+        }
+        ids.insert(key, action.id.clone());
+        Ok(Some(action.id))
     }
 
     async fn action_by_request(&self, instance: &str, request_id: &str) -> Result<Option<Action>> {
@@ -101,57 +146,32 @@ impl Store {
         details: Option<&str>,
     ) -> Result<()> {
         let Some(action) = self.action_by_request(instance, request_id).await? else { return Ok(()) };
-        let now = super::now();
         let mut w = self.db.begin_write().await?;
-        let updated = match result {
-            Some(result) => self
-                .db
-                .q("UPDATE instance_action_event SET finish_time = ?, result = ?, details = ? WHERE action_id = ? AND event = ? AND finish_time IS NULL")
-                .bind(now)
-                .bind(result.to_string())
-                .bind(details.map(String::from))
-                .bind(action.id.clone())
-                .bind(event.to_string())
-                .execute(w.conn())
-                .await
-                .map_err(db::DbError::from)?
-                .rows_affected(),
-            None => 0,
-        };
-        if updated == 0 {
-            let seq: i64 =
-                db::query_scalar(&self.db.sql("SELECT COUNT(*) FROM instance_action_event WHERE action_id = ?"))
-                    .bind(action.id.clone())
-                    .fetch_one(w.conn())
-                    .await
-                    .map_err(db::DbError::from)?;
-            self.db
-                .q("INSERT INTO instance_action_event (action_id, event, start_time, finish_time, result, host, details, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-                .bind(action.id.clone())
-                .bind(event.to_string())
-                .bind(now)
-                .bind(result.map(|_| now))
-                .bind(result.map(String::from))
-                .bind(host.map(String::from))
-                .bind(details.map(String::from))
-                .bind(seq)
-                .execute(w.conn())
-                .await
-                .map_err(db::DbError::from)?;
-        }
-        let message = (result == Some("Error")).then(|| "Error".to_string());
-        self.db
-            .q("UPDATE instance_action SET updated_at = ?, finish_time = CASE WHEN ? IS NULL THEN finish_time ELSE ? END, message = COALESCE(?, message) WHERE id = ?")
-            .bind(now)
-            .bind(result.map(|_| now))
-            .bind(now)
-            .bind(message)
-            .bind(action.id.clone())
-            .execute(w.conn())
-            .await
-            .map_err(db::DbError::from)?;
+        write_event(&self.db, w.conn(), &action.id, event, host, result, details).await?;
         w.commit().await?;
         Ok(())
+    }
+
+    /// Like `action_event`, written with other sagas' progress in one
+    /// transaction (`sagas::ProgressWriter`).
+    pub async fn grouped_action_event(
+        &self,
+        instance: &str,
+        request_id: &str,
+        event: &str,
+        host: Option<&str>,
+        result: Option<&str>,
+        details: Option<&str>,
+    ) -> Result<()> {
+        let Some(action_id) = self.action_id(instance, request_id).await? else { return Ok(()) };
+        let e = super::sagas::EventChange {
+            action_id,
+            event: event.into(),
+            host: host.map(String::from),
+            result: result.map(String::from),
+            details: details.map(String::from),
+        };
+        self.progress_writer().event(e).await.map_err(|e| crate::error::ComputeError::Internal(e.0))
     }
 
     /// An instance's actions, newest first.
@@ -190,4 +210,62 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// One event on an action, inside the caller's transaction.
+pub(super) async fn write_event(
+    db: &db::Db,
+    conn: &mut db::AnyConnection,
+    action_id: &str,
+    event: &str,
+    host: Option<&str>,
+    result: Option<&str>,
+    details: Option<&str>,
+) -> Result<(), db::DbError> {
+    let now = super::now();
+    let updated = match result {
+            Some(result) => db
+                .q("UPDATE instance_action_event SET finish_time = ?, result = ?, details = ? WHERE action_id = ? AND event = ? AND finish_time IS NULL")
+                .bind(now)
+                .bind(result.to_string())
+                .bind(details.map(String::from))
+                .bind(action_id.to_string())
+                .bind(event.to_string())
+                .execute(&mut *conn)
+                .await
+                ?
+                .rows_affected(),
+            None => 0,
+        };
+    if updated == 0 {
+        let seq: i64 = db::query_scalar(&db.sql("SELECT COUNT(*) FROM instance_action_event WHERE action_id = ?"))
+            .bind(action_id.to_string())
+            .fetch_one(&mut *conn)
+            .await?;
+        db
+                .q("INSERT INTO instance_action_event (action_id, event, start_time, finish_time, result, host, details, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+                .bind(action_id.to_string())
+                .bind(event.to_string())
+                .bind(now)
+                .bind(result.map(|_| now))
+                .bind(result.map(String::from))
+                .bind(host.map(String::from))
+                .bind(details.map(String::from))
+                .bind(seq)
+                .execute(&mut *conn)
+                .await
+                ?;
+    }
+    let message = (result == Some("Error")).then(|| "Error".to_string());
+    db
+            .q("UPDATE instance_action SET updated_at = ?, finish_time = CASE WHEN ? IS NULL THEN finish_time ELSE ? END, message = COALESCE(?, message) WHERE id = ?")
+            .bind(now)
+            .bind(result.map(|_| now))
+            .bind(now)
+            .bind(message)
+            .bind(action_id.to_string())
+            .execute(&mut *conn)
+            .await
+            ?;
+    Ok(())
 }

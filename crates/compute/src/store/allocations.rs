@@ -47,14 +47,14 @@ impl Store {
     }
 
     /// Claims `usage` on `host` for `consumer` if it still fits `capacity`
-    /// (what the host offers after reservations, with ratios); replaces an
-    /// earlier claim of the same consumer on that host.
+    /// (what the host offers after reservations, with ratios); replaces any
+    /// earlier claim of the same consumer, on any host: a consumer holds one
+    /// claim, so a placement run again after a crash leaves one, not two.
     pub async fn claim(&self, consumer: &str, host: &str, usage: Usage, capacity: &Capacity) -> Result<()> {
         let mut w = self.db.begin_write().await?;
         self.db
-            .q("DELETE FROM allocation WHERE consumer = ? AND host = ?")
+            .q("DELETE FROM allocation WHERE consumer = ?")
             .bind(consumer.to_string())
-            .bind(host.to_string())
             .execute(w.conn())
             .await
             .map_err(db::DbError::from)?;

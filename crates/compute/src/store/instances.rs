@@ -5,6 +5,8 @@
 use db::records::{Kind, Record};
 use db::RowExt;
 use saga::SagaRecord;
+
+use super::actions::NewAction;
 use serde_json::Value;
 
 use super::Store;
@@ -40,14 +42,23 @@ pub fn not_found(uuid: &str) -> ComputeError {
 
 impl Store {
     /// Records new instances (one request's, all or none) with the sagas
-    /// that build them: an instance never exists without its build.
-    pub async fn create_instances(&self, instances: &[Instance], sagas: &[SagaRecord]) -> Result<()> {
+    /// that build them and the actions the request started: an instance
+    /// never exists without its build.
+    pub async fn create_instances(
+        &self,
+        instances: &[Instance],
+        sagas: &[SagaRecord],
+        actions: &[NewAction],
+    ) -> Result<()> {
         let mut w = self.db.begin_write().await?;
         for i in instances {
             self.db.insert_record(w.conn(), &INSTANCE, &to_record(i)).await?;
         }
         for s in sagas {
             self.insert_saga(w.conn(), s).await?;
+        }
+        for a in actions {
+            self.insert_action(w.conn(), a).await?;
         }
         w.commit().await?;
         Ok(())
@@ -78,14 +89,25 @@ impl Store {
     /// Changes one instance and records the saga that carries the change
     /// out, in one transaction: a task state set is never left without the
     /// workflow that will clear it.
-    pub async fn update_instance_with_saga<F>(&self, uuid: &str, change: F, saga: &SagaRecord) -> Result<Instance>
+    pub async fn update_instance_with_saga<F>(
+        &self,
+        uuid: &str,
+        change: F,
+        saga: &SagaRecord,
+        action: &NewAction,
+    ) -> Result<Instance>
     where
         F: FnOnce(&mut Instance) -> Result<()>,
     {
-        self.change_instance(uuid, change, Some(saga)).await
+        self.change_instance(uuid, change, Some((saga, action))).await
     }
 
-    async fn change_instance<F>(&self, uuid: &str, change: F, saga: Option<&SagaRecord>) -> Result<Instance>
+    async fn change_instance<F>(
+        &self,
+        uuid: &str,
+        change: F,
+        saga: Option<(&SagaRecord, &NewAction)>,
+    ) -> Result<Instance>
     where
         F: FnOnce(&mut Instance) -> Result<()>,
     {
@@ -95,8 +117,46 @@ impl Store {
         change(&mut i)?;
         i.updated_at = super::now().max(i.updated_at + 1);
         self.db.update_record(w.conn(), &INSTANCE, &to_record(&i)).await?;
-        if let Some(s) = saga {
+        if let Some((s, a)) = saga {
             self.insert_saga(w.conn(), s).await?;
+            self.insert_action(w.conn(), a).await?;
+        }
+        w.commit().await?;
+        Ok(i)
+    }
+
+    /// The end of a delete, in one transaction: the instance is marked
+    /// deleted; its claims and its moves' claims leave the ledger (moves
+    /// still under way end in error); it leaves its server group; its console
+    /// tokens go.
+    pub async fn forget_instance(&self, uuid: &str) -> Result<Instance> {
+        let mut w = self.db.begin_write().await?;
+        let r = self.db.find_record_in(w.conn(), &INSTANCE, uuid).await?.ok_or_else(|| not_found(uuid))?;
+        let mut i = from_record(r)?;
+        let now = super::now();
+        i.vm_state = crate::model::vm_state::DELETED.into();
+        i.task_state = None;
+        i.power_state = 0;
+        i.deleted = true;
+        i.deleted_at.get_or_insert(now);
+        i.terminated_at.get_or_insert(now);
+        i.network_info.clear();
+        i.updated_at = now.max(i.updated_at + 1);
+        self.db.update_record(w.conn(), &INSTANCE, &to_record(&i)).await?;
+        let release = "DELETE FROM allocation WHERE consumer = ? OR consumer IN (SELECT uuid FROM migration WHERE instance_uuid = ?)";
+        self.db
+            .q(release)
+            .bind(uuid.to_string())
+            .bind(uuid.to_string())
+            .execute(w.conn())
+            .await
+            .map_err(db::DbError::from)?;
+        for sql in [
+            "UPDATE migration SET status = 'error' WHERE instance_uuid = ? AND status NOT IN ('confirmed', 'reverted', 'error', 'completed', 'failed')",
+            "DELETE FROM server_group_member WHERE instance_uuid = ?",
+            "DELETE FROM console_auth_token WHERE instance_uuid = ?",
+        ] {
+            self.db.q(sql).bind(uuid.to_string()).execute(w.conn()).await.map_err(db::DbError::from)?;
         }
         w.commit().await?;
         Ok(i)

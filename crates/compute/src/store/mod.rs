@@ -23,13 +23,24 @@ use crate::error::Result;
 #[derive(Clone)]
 pub struct Store {
     pub db: Arc<Db>,
+    /// Saga progress, written in groups (`sagas.rs`).
+    progress: sagas::ProgressWriter,
+    /// Action ids by (instance, request id): actions are never re-keyed.
+    action_ids: Arc<std::sync::Mutex<std::collections::HashMap<(String, String), String>>>,
 }
 
 impl Store {
     pub async fn open(url: &str) -> Result<Store> {
         let db = Arc::new(Db::connect(url).await?);
         db.migrate(crate::schema::MIGRATIONS).await?;
-        Ok(Store { db })
+        let progress = sagas::ProgressWriter::start(db.clone());
+        Ok(Store { db, progress, action_ids: Arc::default() })
+    }
+
+    /// The writer that groups saga progress and small records into shared
+    /// transactions.
+    pub fn progress_writer(&self) -> &sagas::ProgressWriter {
+        &self.progress
     }
 
     /// One statement with text arguments, in its own write transaction.

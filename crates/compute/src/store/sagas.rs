@@ -3,8 +3,11 @@
 //! on. The conductor owns it; a row goes when its saga ends, so the table
 //! holds exactly the work still to finish after a restart.
 
-use db::{AnyConnection, AnyRow, RowExt};
+use std::sync::Arc;
+
+use db::{AnyConnection, AnyRow, Db, RowExt};
 use saga::{LogError, Progress, SagaLog, SagaRecord};
+use tokio::sync::{mpsc, oneshot};
 
 use super::Store;
 use crate::error::{ComputeError, Result};
@@ -24,6 +27,125 @@ fn from_row(r: &AnyRow) -> Result<SagaRecord> {
 
 fn log_error(e: impl std::fmt::Display) -> LogError {
     LogError(e.to_string())
+}
+
+/// An event of an instance action, for the grouped writer.
+pub struct EventChange {
+    pub action_id: String,
+    pub event: String,
+    pub host: Option<String>,
+    pub result: Option<String>,
+    pub details: Option<String>,
+}
+
+/// A write the grouped writer makes: a saga's progress, its end, its owner,
+/// and the small records its steps leave (action events, build results).
+enum Change {
+    Save { id: String, progress: String },
+    Finish { id: String },
+    Adopt { id: String, owner: String },
+    Event(EventChange),
+    BuildResult { host: String, failed: bool },
+}
+
+type Written = Result<bool, String>;
+
+/// Writes saga progress in groups: every change waiting when the writer gets
+/// the database goes in one transaction (group commit), and each caller hears
+/// when its own is written. Hundreds of sagas moving at once then cost a
+/// handful of transactions, not one each, on a database with one writer.
+#[derive(Clone)]
+pub struct ProgressWriter {
+    tx: mpsc::UnboundedSender<(Change, oneshot::Sender<Written>)>,
+}
+
+impl ProgressWriter {
+    pub fn start(db: Arc<Db>) -> ProgressWriter {
+        let (tx, mut rx) = mpsc::unbounded_channel::<(Change, oneshot::Sender<Written>)>();
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut group = vec![first];
+                while let Ok(next) = rx.try_recv() {
+                    group.push(next);
+                }
+                let (changes, waiting): (Vec<Change>, Vec<_>) = group.into_iter().unzip();
+                match write_group(&db, &changes).await {
+                    Ok(results) => {
+                        for (done, r) in waiting.into_iter().zip(results) {
+                            let _ = done.send(Ok(r));
+                        }
+                    }
+                    Err(e) => {
+                        for done in waiting {
+                            let _ = done.send(Err(e.to_string()));
+                        }
+                    }
+                }
+            }
+        });
+        ProgressWriter { tx }
+    }
+
+    async fn send(&self, change: Change) -> Result<bool, LogError> {
+        let (done, written) = oneshot::channel();
+        self.tx.send((change, done)).map_err(|_| LogError("the saga log writer has stopped".into()))?;
+        written.await.map_err(|_| LogError("the saga log writer has stopped".into()))?.map_err(LogError)
+    }
+
+    pub async fn event(&self, e: EventChange) -> Result<(), LogError> {
+        self.send(Change::Event(e)).await.map(|_| ())
+    }
+
+    pub async fn build_result(&self, host: &str, failed: bool) -> Result<(), LogError> {
+        self.send(Change::BuildResult { host: host.to_string(), failed }).await.map(|_| ())
+    }
+}
+
+/// One transaction for a group of changes, in the order they came; what
+/// each answers (whether an adoption took).
+async fn write_group(db: &Db, changes: &[Change]) -> Result<Vec<bool>, db::DbError> {
+    let mut w = db.begin_write().await?;
+    let now = super::now();
+    let mut results = Vec::with_capacity(changes.len());
+    for change in changes {
+        let answer = match change {
+            Change::Save { id, progress } => {
+                db.q("UPDATE saga SET progress = ?, updated_at = ? WHERE id = ?")
+                    .bind(progress.clone())
+                    .bind(now)
+                    .bind(id.clone())
+                    .execute(w.conn())
+                    .await?;
+                true
+            }
+            Change::Finish { id } => {
+                db.q("DELETE FROM saga WHERE id = ?").bind(id.clone()).execute(w.conn()).await?;
+                true
+            }
+            Change::Adopt { id, owner } => {
+                let done = db
+                    .q("UPDATE saga SET owner = ? WHERE id = ? AND (owner IS NULL OR owner = ?)")
+                    .bind(owner.clone())
+                    .bind(id.clone())
+                    .bind(owner.clone())
+                    .execute(w.conn())
+                    .await?;
+                done.rows_affected() == 1
+            }
+            Change::Event(e) => {
+                let (host, result, details) = (e.host.as_deref(), e.result.as_deref(), e.details.as_deref());
+                super::actions::write_event(db, w.conn(), &e.action_id, &e.event, host, result, details).await?;
+                true
+            }
+            Change::BuildResult { host, failed } => {
+                super::services::write_build_result(db, w.conn(), host, *failed).await?;
+                true
+            }
+        };
+        results.push(answer);
+    }
+    w.commit().await?;
+    Ok(results)
 }
 
 impl Store {
@@ -92,36 +214,16 @@ impl SagaLog for Store {
     }
 
     async fn adopt(&self, id: &str, owner: &str) -> Result<bool, LogError> {
-        let mut w = self.db.begin_write().await.map_err(log_error)?;
-        let done = self
-            .db
-            .q("UPDATE saga SET owner = ? WHERE id = ? AND (owner IS NULL OR owner = ?)")
-            .bind(owner.to_string())
-            .bind(id.to_string())
-            .bind(owner.to_string())
-            .execute(w.conn())
-            .await
-            .map_err(log_error)?;
-        w.commit().await.map_err(log_error)?;
-        Ok(done.rows_affected() == 1)
+        self.progress.send(Change::Adopt { id: id.to_string(), owner: owner.to_string() }).await
     }
 
     async fn save(&self, id: &str, progress: &Progress) -> Result<(), LogError> {
-        let text = serde_json::to_string(progress).map_err(log_error)?;
-        let mut w = self.db.begin_write().await.map_err(log_error)?;
-        self.db
-            .q("UPDATE saga SET progress = ?, updated_at = ? WHERE id = ?")
-            .bind(text)
-            .bind(super::now())
-            .bind(id.to_string())
-            .execute(w.conn())
-            .await
-            .map_err(log_error)?;
-        w.commit().await.map_err(log_error)
+        let progress = serde_json::to_string(progress).map_err(log_error)?;
+        self.progress.send(Change::Save { id: id.to_string(), progress }).await.map(|_| ())
     }
 
     async fn finish(&self, id: &str) -> Result<(), LogError> {
-        self.write("DELETE FROM saga WHERE id = ?", &[id]).await.map_err(log_error)
+        self.progress.send(Change::Finish { id: id.to_string() }).await.map(|_| ())
     }
 
     async fn unfinished(&self, owner: &str) -> Result<Vec<SagaRecord>, LogError> {

@@ -137,6 +137,17 @@ impl Store {
         rows.iter().map(service_from_row).collect()
     }
 
+    /// The service `binary` on `host`, if it ever registered.
+    pub async fn service_on(&self, host: &str, binary: &str) -> Result<Option<Service>> {
+        let q = self
+            .db
+            .q("SELECT * FROM service WHERE host = ? AND binary_name = ?")
+            .bind(host.to_string())
+            .bind(binary.to_string());
+        let rows = self.db.fetch_all(q).await?;
+        rows.first().map(service_from_row).transpose()
+    }
+
     pub async fn update_service(
         &self,
         id: i64,
@@ -272,15 +283,24 @@ impl Store {
     /// Counts a failed build against a host (BuildFailureWeigher), or clears
     /// the count after a success.
     pub async fn record_build_result(&self, host: &str, failed: bool) -> Result<()> {
-        let mut w = self.db.begin_write().await?;
-        let sql = if failed {
-            "UPDATE compute_node SET failed_builds = failed_builds + 1 WHERE host = ?"
-        } else {
-            "UPDATE compute_node SET failed_builds = 0 WHERE host = ? AND failed_builds > 0"
-        };
-        let sql = self.db.sql(sql).into_owned();
-        db::query(&sql).bind(host.to_string()).execute(w.conn()).await.map_err(db::DbError::from)?;
-        w.commit().await?;
-        Ok(())
+        self.progress_writer().build_result(host, failed).await.map_err(|e| ComputeError::Internal(e.0))
     }
+}
+
+/// Counts a failed build on the host (the BuildFailureWeigher reads it), or
+/// clears the count after a good one, inside the caller's transaction.
+pub(super) async fn write_build_result(
+    db: &db::Db,
+    conn: &mut db::AnyConnection,
+    host: &str,
+    failed: bool,
+) -> Result<(), db::DbError> {
+    let sql = if failed {
+        "UPDATE compute_node SET failed_builds = failed_builds + 1 WHERE host = ?"
+    } else {
+        "UPDATE compute_node SET failed_builds = 0 WHERE host = ? AND failed_builds > 0"
+    };
+    let sql = db.sql(sql).into_owned();
+    db::query(&sql).bind(host.to_string()).execute(conn).await?;
+    Ok(())
 }
