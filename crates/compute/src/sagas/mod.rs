@@ -155,19 +155,19 @@ impl SagaEnv {
         fenced: bool,
         change: impl FnOnce(&mut Instance) + Send,
     ) -> Result<Instance, StepError> {
-        self.store
+        let mut deleting = false;
+        let updated = self
+            .store
             .update_instance(uuid, |i| {
                 if fenced && (i.deleted || i.task_state.as_deref() == Some("deleting")) {
-                    return Err(ComputeError::Conflict(format!("{DELETING}: instance {} is being deleted", i.uuid)));
+                    deleting = true;
+                    return Err(ComputeError::Conflict(format!("Instance {} is being deleted.", i.uuid)));
                 }
                 change(i);
                 Ok(())
             })
-            .await
-            .map_err(|e| match e {
-                ComputeError::Conflict(m) if m.starts_with(DELETING) => StepError::new(DELETING, m),
-                other => failed(other),
-            })
+            .await;
+        updated.map_err(|e| if deleting { StepError::new(DELETING, e.to_string()) } else { failed(e) })
     }
 
     /// Clears the task a saga set, unless a delete has taken over.
@@ -184,14 +184,7 @@ impl SagaEnv {
     pub async fn event(&self, e: ActionEvent) {
         let r = self
             .store
-            .grouped_action_event(
-                &e.uuid,
-                &e.request_id,
-                &e.event,
-                Some(&e.host),
-                e.result.as_deref(),
-                e.details.as_deref(),
-            )
+            .action_event(&e.uuid, &e.request_id, &e.event, Some(&e.host), e.result.as_deref(), e.details.as_deref())
             .await;
         if let Err(err) = r {
             tracing::warn!(instance = %e.uuid, event = %e.event, error = %err, "could not record an instance action event");

@@ -135,26 +135,9 @@ impl Store {
 
     /// Records one part's work on the action the request started: begun
     /// (`result` None) or done (`Success` / `Error`). A failed event marks
-    /// the action's message as Nova does.
+    /// the action's message as Nova does. Written with other small records
+    /// in one transaction (`sagas::ProgressWriter`).
     pub async fn action_event(
-        &self,
-        instance: &str,
-        request_id: &str,
-        event: &str,
-        host: Option<&str>,
-        result: Option<&str>,
-        details: Option<&str>,
-    ) -> Result<()> {
-        let Some(action) = self.action_by_request(instance, request_id).await? else { return Ok(()) };
-        let mut w = self.db.begin_write().await?;
-        write_event(&self.db, w.conn(), &action.id, event, host, result, details).await?;
-        w.commit().await?;
-        Ok(())
-    }
-
-    /// Like `action_event`, written with other sagas' progress in one
-    /// transaction (`sagas::ProgressWriter`).
-    pub async fn grouped_action_event(
         &self,
         instance: &str,
         request_id: &str,
