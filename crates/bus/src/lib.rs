@@ -19,6 +19,7 @@
 //! through typed interfaces ([`interface!`]) that name every method and its
 //! argument type in one place.
 
+pub mod amqp;
 pub mod conformance;
 mod interface;
 mod memory;
@@ -161,15 +162,14 @@ impl Bus {
     }
 
     /// The bus `[DEFAULT] transport_url` names: empty or `in-process://` for
-    /// this process only. `rabbit://` names RabbitMQ, whose transport is not
-    /// built into this ferrostack yet.
-    pub fn from_url(url: &str) -> Result<Self, BusError> {
+    /// this process only; `rabbit://user:pass@host:5672/vhost` (several hosts
+    /// comma-separated) for RabbitMQ, with `options`. Connecting to a broker
+    /// happens in the background: sends wait for it.
+    pub fn from_url(url: &str, options: amqp::AmqpOptions) -> Result<Self, BusError> {
         let scheme = url.split_once("://").map(|(s, _)| s).unwrap_or(url).trim();
         match scheme {
             "" | "in-process" | "memory" => Ok(Bus::in_process()),
-            "rabbit" | "amqp" => Err(BusError::Transport(format!(
-                "transport_url {scheme}:// needs the AMQP transport, which this ferrostack does not have yet"
-            ))),
+            "rabbit" | "amqp" => Ok(Bus::new(Arc::new(amqp::Amqp::connect(url, options)?))),
             other => Err(BusError::Transport(format!("unknown transport_url scheme {other}://"))),
         }
     }

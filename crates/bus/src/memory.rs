@@ -12,12 +12,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::transport::{Delivery, Listener, ReplyTo, Settle, Transport};
+use crate::transport::{Delivery, Listener, ReplyTo, Settle, Transport, MAX_DELIVERIES};
 use crate::{BusError, Message, RemoteError, Target};
-
-/// Deliveries of one message before it is given up as one that kills every
-/// handler it reaches.
-const MAX_DELIVERIES: u32 = 5;
 
 #[derive(Default)]
 pub struct InProcess {

@@ -135,11 +135,11 @@ async fn serving_is_bounded_by_its_concurrency() {
     assert_eq!(peak.load(std::sync::atomic::Ordering::SeqCst), 3);
 }
 
-#[test]
-fn transport_urls_choose_the_transport() {
-    assert!(Bus::from_url("").is_ok());
-    assert!(Bus::from_url("in-process://").is_ok());
-    let e = Bus::from_url("rabbit://guest:guest@127.0.0.1:5672/").err().expect("not built yet");
-    assert!(e.to_string().contains("AMQP"), "{e}");
-    assert!(Bus::from_url("kafka://x").is_err());
+#[tokio::test]
+async fn transport_urls_choose_the_transport() {
+    let options = amqp::AmqpOptions::default;
+    assert!(Bus::from_url("", options()).is_ok());
+    assert!(Bus::from_url("in-process://", options()).is_ok());
+    assert!(Bus::from_url("kafka://x", options()).is_err());
+    assert!(Bus::from_url("rabbit://", options()).is_err(), "a rabbit:// URL names a broker");
 }

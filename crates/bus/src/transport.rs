@@ -10,6 +10,10 @@ use tokio::sync::mpsc;
 
 use crate::{BusError, Message, Reply, Target};
 
+/// Deliveries of one message before it is given up as one that kills every
+/// handler it reaches.
+pub(crate) const MAX_DELIVERIES: u32 = 5;
+
 /// What carries messages between processes (or within one).
 #[async_trait::async_trait]
 pub trait Transport: Send + Sync + 'static {

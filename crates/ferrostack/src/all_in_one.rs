@@ -131,7 +131,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     defaults(&mut config, &state);
     let password = admin_password(&state, args.admin_password.clone())?;
     let host = public_host(args.bind);
-    let bus = services::bus(&config)?;
+    let bus = crate::messaging::bus(&config, "all-in-one", "openstack")?;
 
     let identity_listener = listen(args.bind, args.identity_port, "identity").await?;
     let network_listener = listen(args.bind, args.network_port, "networking").await?;

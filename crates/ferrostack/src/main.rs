@@ -13,6 +13,7 @@ mod all_in_one;
 mod bench;
 mod clouds;
 mod logging;
+mod messaging;
 mod operator;
 mod services;
 

@@ -19,27 +19,12 @@ pub const BIND_PORT: Opt = Opt {
     help: "Port the service listens on (default: the service's standard port, e.g. identity 5000, image 9292).",
 };
 
-pub const TRANSPORT_URL: Opt = Opt {
-    section: "DEFAULT",
-    name: "transport_url",
-    default: "",
-    help: "The bus between a service's parts: empty (or in-process://) for this process only; rabbit://user:password@host:5672/ for RabbitMQ.",
-};
-
-/// The bus `[DEFAULT] transport_url` names, answering calls within
-/// `[DEFAULT] rpc_response_timeout`.
-pub fn bus(config: &Config) -> anyhow::Result<bus::Bus> {
-    let url = TRANSPORT_URL.get_str(config).unwrap_or_default();
-    let timeout: u64 = compute::config::RPC_RESPONSE_TIMEOUT.get(config)?;
-    let bus = bus::Bus::from_url(url).with_context(|| format!("transport_url {url:?}"))?;
-    Ok(bus.with_default_timeout(std::time::Duration::from_secs(timeout.max(1))))
-}
-
 pub const REPORT_INTERVAL: Opt =
     Opt { section: "agent", name: "report_interval", default: "30", help: "Seconds between an agent's state reports." };
 
 pub fn config_sample() -> String {
-    let mut opts = vec![BIND_HOST, BIND_PORT, TRANSPORT_URL, REPORT_INTERVAL];
+    let mut opts = vec![BIND_HOST, BIND_PORT, REPORT_INTERVAL];
+    opts.extend_from_slice(crate::messaging::OPTS);
     opts.extend_from_slice(identity::config::OPTS);
     opts.extend_from_slice(network::config::OPTS);
     opts.extend_from_slice(image::config::OPTS);
@@ -128,7 +113,11 @@ pub async fn stand_in_l2_agent(net: &std::sync::Arc<network::Network>, host: &st
 /// tokens with the identity service named in `[keystone_authtoken]`.
 pub async fn network_server(config_file: &Path, bind: Option<IpAddr>, port: Option<u16>) -> anyhow::Result<()> {
     let config = load(config_file)?;
-    let net = network::Network::open(network::NetworkConfig::from_config(&config)?, bus(&config)?).await?;
+    let net = network::Network::open(
+        network::NetworkConfig::from_config(&config)?,
+        crate::messaging::bus(&config, "network-server", "neutron")?,
+    )
+    .await?;
     start_network_agents(&net, &network::config::host(&config)).await?;
     let tokens = remote_tokens(&config)?;
     let listener = listen(&config, "network", bind, port, 9696).await?;

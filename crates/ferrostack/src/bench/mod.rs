@@ -2,6 +2,7 @@
 //! measured here, never asserted in tests.
 
 mod boot;
+mod rpc;
 mod scheduler;
 mod tokens;
 
@@ -21,6 +22,9 @@ pub enum Bench {
     /// Servers booted through the REST API of a fresh all-in-one on fake
     /// hosts: submission latency, time to ACTIVE, deletes, and leaks.
     Boot(boot::Args),
+    /// RPC calls and casts per second with latency percentiles, in-process
+    /// and over RabbitMQ (--transport-url) in the same run.
+    Rpc(rpc::Args),
 }
 
 pub async fn run(b: Bench) -> anyhow::Result<()> {
@@ -28,6 +32,7 @@ pub async fn run(b: Bench) -> anyhow::Result<()> {
         Bench::Tokens(args) => tokens::run(args).await,
         Bench::Scheduler(args) => scheduler::run(args),
         Bench::Boot(args) => boot::run(args).await,
+        Bench::Rpc(args) => rpc::run(args).await,
     }
 }
 
