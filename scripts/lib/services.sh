@@ -21,7 +21,22 @@ start_rabbitmq() {
         return 0
     fi
     rabbitmq-server -detached
-    rabbitmqctl -q await_startup --timeout 120
+    # `-detached` returns before the Erlang node has registered with epmd, and
+    # await_startup fails at once (exit 69) on a node it cannot reach yet: poll
+    # until the node answers, then wait for the application to finish booting.
+    local up=0
+    for _ in $(seq 1 120); do
+        if rabbitmqctl -q await_startup --timeout 120 >/dev/null 2>&1; then
+            up=1
+            break
+        fi
+        sleep 1
+    done
+    if [ "$up" != 1 ]; then
+        echo "rabbitmq-server did not start; its logs follow" >&2
+        tail -n 50 /var/log/rabbitmq/*.log >&2 2>/dev/null || true
+        return 1
+    fi
     STARTED_RABBITMQ=1
 }
 

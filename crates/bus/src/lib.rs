@@ -127,6 +127,14 @@ pub enum BusError {
     Codec(String),
 }
 
+impl BusError {
+    /// Whether the broker (or the service called) could not be reached in time,
+    /// as opposed to an answer that was an error: an API answers 503 for these.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, BusError::Timeout { .. } | BusError::Transport(_))
+    }
+}
+
 pub type Reply = Result<Value, RemoteError>;
 
 /// How a server handles its messages.
@@ -172,6 +180,11 @@ impl Bus {
             "rabbit" | "amqp" => Ok(Bus::new(Arc::new(amqp::Amqp::connect(url, options)?))),
             other => Err(BusError::Transport(format!("unknown transport_url scheme {other}://"))),
         }
+    }
+
+    /// Whether only this process can be reached (no broker).
+    pub fn is_in_process(&self) -> bool {
+        self.transport.is_in_process()
     }
 
     pub fn with_default_timeout(mut self, timeout: Duration) -> Self {

@@ -179,6 +179,10 @@ impl InProcess {
 
 #[async_trait::async_trait]
 impl Transport for InProcess {
+    fn is_in_process(&self) -> bool {
+        true
+    }
+
     async fn call(&self, target: &Target, msg: Message, timeout: Duration) -> Result<Value, BusError> {
         let (tx, rx) = oneshot::channel();
         let reply = ReplyTo::new(move |r| {

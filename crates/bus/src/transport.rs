@@ -28,6 +28,10 @@ pub trait Transport: Send + Sync + 'static {
     /// Consumes, as `server`, the queues `topic` and `topic.server` and the
     /// fanouts of `topic`, with at most `prefetch` messages unsettled.
     async fn listen(&self, topic: &str, server: &str, prefetch: usize) -> Result<Listener, BusError>;
+    /// Whether only this process can be reached (no broker).
+    fn is_in_process(&self) -> bool {
+        false
+    }
 }
 
 /// Where a call's answer goes.

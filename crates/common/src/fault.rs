@@ -44,6 +44,11 @@ impl Fault {
         Fault::new(500, message)
     }
 
+    /// A dependency (the database, the message bus) is down; the client may retry.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Fault::new(503, message)
+    }
+
     pub fn with_kind(mut self, kind: impl Into<String>) -> Self {
         self.kind = Some(kind.into());
         self
@@ -101,6 +106,7 @@ impl FaultFormat {
                     409 => "conflictingRequest",
                     413 => "overLimit",
                     501 => "notImplemented",
+                    503 => "serviceUnavailable",
                     _ => "computeFault",
                 };
                 json!({ key: {"code": fault.status, "message": fault.message} })
@@ -114,6 +120,7 @@ impl FaultFormat {
                         404 => "NotFound",
                         405 => "HTTPMethodNotAllowed",
                         409 => "Conflict",
+                        503 => "ServiceUnavailable",
                         _ => "InternalError",
                     }
                     .to_string()

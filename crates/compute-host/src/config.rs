@@ -18,6 +18,16 @@ pub const RESERVED_RAM: Opt =
     opt("DEFAULT", "reserved_host_memory_mb", "512", "Memory a host keeps for itself, in MiB.");
 pub const RESERVED_DISK: Opt = opt("DEFAULT", "reserved_host_disk_mb", "0", "Disk a host keeps for itself, in MiB.");
 pub const RESERVED_CPUS: Opt = opt("DEFAULT", "reserved_host_cpus", "0", "Cores a host keeps for itself.");
+pub const MY_IP: Opt =
+    opt("DEFAULT", "my_ip", "127.0.0.1", "This host's address on the management network, as it reports it.");
+pub const VNC_SERVER_LISTEN: Opt =
+    opt("vnc", "server_listen", "127.0.0.1", "Address the guests' VNC displays listen on.");
+pub const VNC_SERVER_PROXYCLIENT_ADDRESS: Opt = opt(
+    "vnc",
+    "server_proxyclient_address",
+    "127.0.0.1",
+    "Address the console proxy connects to for the guests' displays.",
+);
 pub const FAKE_FAIL_HOSTS: Opt =
     opt("fake", "fail_hosts", "", "Fake hosts that fail every spawn (to exercise rescheduling), comma-separated.");
 pub const FAKE_HOSTS: Opt = opt("fake", "hosts", "1", "Compute hosts the all-in-one simulates with the fake driver.");
@@ -42,6 +52,9 @@ pub const OPTS: &[Opt] = &[
     RESERVED_DISK,
     RESERVED_CPUS,
     REPORT_INTERVAL,
+    MY_IP,
+    VNC_SERVER_LISTEN,
+    VNC_SERVER_PROXYCLIENT_ADDRESS,
     FAKE_FAIL_HOSTS,
     FAKE_HOSTS,
     FAKE_VCPUS,
@@ -75,6 +88,25 @@ pub struct HostConfig {
     pub fake_state_path: Option<PathBuf>,
     pub resources: HostResources,
     pub report_interval: Duration,
+    pub addresses: Addresses,
+}
+
+/// Where a host is reached: its own address, and its guests' displays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Addresses {
+    pub my_ip: String,
+    pub vnc_listen: std::net::IpAddr,
+    pub vnc_proxyclient: String,
+}
+
+impl Default for Addresses {
+    fn default() -> Self {
+        Addresses {
+            my_ip: "127.0.0.1".into(),
+            vnc_listen: std::net::Ipv4Addr::LOCALHOST.into(),
+            vnc_proxyclient: "127.0.0.1".into(),
+        }
+    }
 }
 
 impl HostConfig {
@@ -98,6 +130,11 @@ impl HostConfig {
                 disk_allocation_ratio: DISK_RATIO.get(c)?,
             },
             report_interval: compute_rpc::config::report_interval(c)?,
+            addresses: Addresses {
+                my_ip: MY_IP.get(c)?,
+                vnc_listen: VNC_SERVER_LISTEN.get(c)?,
+                vnc_proxyclient: VNC_SERVER_PROXYCLIENT_ADDRESS.get(c)?,
+            },
         })
     }
 

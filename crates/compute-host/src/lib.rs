@@ -30,13 +30,16 @@ pub async fn start_hosts(
     let mut hosts = Vec::new();
     for name in names {
         let driver: Arc<dyn virt::ComputeDriver> = match config.driver.as_str() {
-            "fake" | "fake.FakeDriver" => Arc::new(virt::fake::FakeDriver::new(
-                name,
-                config.resources.clone(),
-                Duration::from_millis(config.fake_spawn_ms),
-                config.fake_fail_hosts.contains(name),
-                config.fake_state_path.clone(),
-            )),
+            "fake" | "fake.FakeDriver" => Arc::new(
+                virt::fake::FakeDriver::new(
+                    name,
+                    config.resources.clone(),
+                    Duration::from_millis(config.fake_spawn_ms),
+                    config.fake_fail_hosts.contains(name),
+                    config.fake_state_path.clone(),
+                )
+                .with_addresses(config.addresses.clone()),
+            ),
             other => {
                 return Err(ComputeError::Internal(format!(
                     "compute_driver {other:?} is not built into this ferrostack (available: fake)"

@@ -99,7 +99,7 @@ pub use compute_rpc::session::ServiceUser;
 
 #[derive(Debug, Clone)]
 pub struct ComputeConfig {
-    pub database_url: String,
+    pub database: db::Connection,
     /// The controller's host name (the conductor's and scheduler's server).
     pub host: String,
     pub allow_resize_to_same_host: bool,
@@ -128,7 +128,7 @@ impl ComputeConfig {
         let quota = |o: &Opt| -> Result<(&'static str, i64), ConfigError> { Ok((o.name, o.get(c)?)) };
         let build_timeout: u64 = INSTANCE_BUILD_TIMEOUT.get(c)?;
         Ok(ComputeConfig {
-            database_url: DATABASE_CONNECTION.get(c)?,
+            database: db::Connection::from_config(c, &DATABASE_CONNECTION)?,
             host: compute_rpc::config::host(c)?,
             allow_resize_to_same_host: ALLOW_RESIZE_TO_SAME_HOST.get_bool(c)?,
             report_interval: compute_rpc::config::report_interval(c)?,

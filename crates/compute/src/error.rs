@@ -62,6 +62,8 @@ impl From<ComputeError> for ApiError {
             ComputeError::NoValidHost(_) => Fault::bad_request(m),
             ComputeError::Upstream(_) => Fault::new(503, m),
             ComputeError::NotImplemented(_) => Fault::new(501, m),
+            ComputeError::Db(ref d) if d.is_unavailable() => Fault::unavailable(m),
+            ComputeError::Bus(ref b) if b.is_unavailable() => Fault::unavailable(m),
             ComputeError::Internal(_) | ComputeError::Db(_) | ComputeError::Bus(_) => Fault::internal(m),
             ComputeError::Api(e) => e.0,
         })

@@ -35,54 +35,85 @@ pub struct Compute {
 }
 
 impl Compute {
-    /// The API's state, the conductor and the scheduler: each opens the
-    /// database, and the conductor and scheduler serve their topics on
-    /// `bus`. The conductor runs its sagas with the test `hooks` (none in
-    /// production: `saga::Hooks::from_env` reads them for tests).
+    /// The API's state, the conductor and the scheduler in one process, on one
+    /// database pool; see [`start_scheduler`], [`start_conductor`] and [`api`]
+    /// for each alone. The conductor runs its sagas with the test `hooks`
+    /// (none in production: `saga::Hooks::from_env` reads them for tests).
     pub async fn start_controller(config: ComputeConfig, bus: Bus, hooks: saga::Hooks) -> Result<Compute> {
-        let store = store::Store::open(&config.database_url).await?;
-        let session = Arc::new(session::ServiceSession::new(config.service_user.clone()));
-        let scheduler = Arc::new(scheduler::service::SchedulerService {
-            store: store.clone(),
-            scheduler: scheduler::Scheduler::new(config.scheduler.clone())
-                .map_err(|e| error::ComputeError::Internal(e.to_string()))?,
-            service_down_time: config.service_down_time,
-        });
-        scheduler.clone().serve(&bus, &config.host).await?;
-        store.register_service(&config.host, "nova-scheduler", scheduler::rpc::Scheduler::TOPIC).await?;
-        let env = Arc::new(sagas::SagaEnv::new(
-            store.clone(),
-            bus.clone(),
-            session.clone(),
-            config.scheduler.max_attempts,
-            config.scheduler.default_availability_zone.clone(),
-            config.long_rpc_timeout,
-            config.instance_build_timeout,
-            config.service_down_time,
-        ));
-        let conductor = conductor::Conductor::new(env, &config.host, hooks);
-        store.register_service(&config.host, "nova-conductor", compute_rpc::conductor::Conductor::TOPIC).await?;
-        conductor.clone().serve(&config.host).await?;
-        let api = Arc::new(api::ComputeApi {
-            store: store.clone(),
-            conductor: compute_rpc::conductor::ConductorClient::new(&bus),
-            bus: bus.clone(),
-            session,
-            config: config.clone(),
-        });
-        // The controller's own services heartbeat too.
-        let host = config.host.clone();
-        let interval = config.report_interval;
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(interval).await;
-                for binary in ["nova-scheduler", "nova-conductor"] {
-                    if let Err(e) = store.heartbeat(&host, binary).await {
-                        tracing::warn!(binary, error = %e, "heartbeat failed");
-                    }
-                }
-            }
-        });
+        let store = store::Store::open(&config.database).await?;
+        let scheduler = start_scheduler(store.clone(), &config, &bus).await?;
+        let conductor = start_conductor(store.clone(), &config, bus.clone(), hooks).await?;
+        let api = api(store, &config, &bus);
         Ok(Compute { api, conductor, scheduler })
     }
+}
+
+/// The scheduler (`nova-scheduler` on `[DEFAULT] host`): serves its topic,
+/// registers and heartbeats. Several may run; each claim locks its host.
+pub async fn start_scheduler(
+    store: store::Store,
+    config: &ComputeConfig,
+    bus: &Bus,
+) -> Result<Arc<scheduler::service::SchedulerService>> {
+    let scheduler = Arc::new(scheduler::service::SchedulerService {
+        store: store.clone(),
+        scheduler: scheduler::Scheduler::new(config.scheduler.clone())
+            .map_err(|e| error::ComputeError::Internal(e.to_string()))?,
+        service_down_time: config.service_down_time,
+    });
+    scheduler.clone().serve(bus, &config.host).await?;
+    store.register_service(&config.host, "nova-scheduler", scheduler::rpc::Scheduler::TOPIC).await?;
+    spawn_heartbeat(store, &config.host, "nova-scheduler", config.report_interval);
+    Ok(scheduler)
+}
+
+/// The conductor (`nova-conductor` on `[DEFAULT] host`): serves its topic and
+/// resumes the sagas this host owned. Several may run, each with its own
+/// `host`: a saga belongs to the conductor that adopted it.
+pub async fn start_conductor(
+    store: store::Store,
+    config: &ComputeConfig,
+    bus: Bus,
+    hooks: saga::Hooks,
+) -> Result<Arc<conductor::Conductor>> {
+    let session = Arc::new(session::ServiceSession::new(config.service_user.clone()));
+    let env = Arc::new(sagas::SagaEnv::new(
+        store.clone(),
+        bus,
+        session,
+        config.scheduler.max_attempts,
+        config.scheduler.default_availability_zone.clone(),
+        config.long_rpc_timeout,
+        config.instance_build_timeout,
+        config.service_down_time,
+    ));
+    let conductor = conductor::Conductor::new(env, &config.host, hooks);
+    store.register_service(&config.host, "nova-conductor", compute_rpc::conductor::Conductor::TOPIC).await?;
+    conductor.clone().serve(&config.host).await?;
+    spawn_heartbeat(store, &config.host, "nova-conductor", config.report_interval);
+    Ok(conductor)
+}
+
+/// The API's state; it reaches the conductor only over `bus`.
+pub fn api(store: store::Store, config: &ComputeConfig, bus: &Bus) -> Arc<api::ComputeApi> {
+    Arc::new(api::ComputeApi {
+        store,
+        conductor: compute_rpc::conductor::ConductorClient::new(bus),
+        bus: bus.clone(),
+        session: Arc::new(session::ServiceSession::new(config.service_user.clone())),
+        config: config.clone(),
+    })
+}
+
+/// A controller service says it is alive every `interval`.
+fn spawn_heartbeat(store: store::Store, host: &str, binary: &'static str, interval: std::time::Duration) {
+    let host = host.to_string();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(interval).await;
+            if let Err(e) = store.heartbeat(&host, binary).await {
+                tracing::warn!(binary, error = %e, "heartbeat failed");
+            }
+        }
+    });
 }

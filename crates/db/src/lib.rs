@@ -3,6 +3,7 @@
 //! applied at start. Queries are written once with `?` placeholders in the SQL subset
 //! SQLite, MariaDB and PostgreSQL share; [`Db::sql`] adapts the placeholders.
 
+mod connection;
 mod migrate;
 pub mod records;
 mod row;
@@ -15,6 +16,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Executor};
 use tokio::sync::{Mutex, MutexGuard};
 
+pub use connection::{Connection, MAX_RETRIES, OPTS as DATABASE_OPTS, POOL_TIMEOUT, RETRY_INTERVAL};
 pub use migrate::Migration;
 pub use row::RowExt;
 pub use sqlx::any::{AnyArguments, AnyRow};
@@ -30,8 +32,8 @@ pub type Query<'q> = sqlx::query::Query<'q, Any, AnyArguments<'q>>;
 pub enum DbError {
     #[error("unsupported database URL {0:?}: expected sqlite://, mysql:// or postgresql://")]
     UnsupportedUrl(String),
-    #[error("{0:?} databases are recognised but their driver is not built into this ferrostack yet")]
-    DriverNotBuilt(Dialect),
+    #[error("database name {0:?}: only letters, digits and underscores")]
+    BadName(String),
     #[error("database error: {0}")]
     Sqlx(#[from] sqlx::Error),
     #[error("migration {version} ({description}) failed: {source}")]
@@ -50,6 +52,32 @@ impl DbError {
             _ => false,
         }
     }
+
+    /// Whether the database could not be reached (down, restarting, or every
+    /// connection busy past the pool's timeout) rather than refused the statement:
+    /// an API answers 503 for these, and the same request later succeeds.
+    pub fn is_unavailable(&self) -> bool {
+        let DbError::Sqlx(e) = self else { return false };
+        match e {
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => true,
+            sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => true,
+            // SQLSTATE class 08 is a connection exception on every engine; 57P0x
+            // is PostgreSQL shutting down or starting; MariaDB says the rest
+            // (shutdown in progress, connection killed) only in the message.
+            sqlx::Error::Database(d) => {
+                let code = d.code().unwrap_or_default();
+                code.starts_with("08") || code.starts_with("57P0") || is_lost_server(d.message())
+            }
+            _ => false,
+        }
+    }
+}
+
+fn is_lost_server(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    ["shutdown in progress", "server has gone away", "lost connection", "connection was killed", "too many connections"]
+        .iter()
+        .any(|s| m.contains(s))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,8 +91,7 @@ pub enum Dialect {
 pub struct Db {
     pool: AnyPool,
     dialect: Dialect,
-    /// SQLite allows one writer at a time and fails rather than waits when two
-    /// deferred transactions both upgrade to writing; writers queue here instead.
+    /// This process's writers queue here; see [`Db::begin_write`].
     write_lock: Mutex<()>,
 }
 
@@ -89,20 +116,20 @@ impl Db {
     /// Connects to an oslo.db-style URL: `sqlite:////abs/path.db`, `sqlite:///rel.db`,
     /// `sqlite://` (in memory), `mysql+pymysql://u:p@host/db`, `postgresql://…`.
     pub async fn connect(url: &str) -> Result<Db, DbError> {
+        Db::connect_with_timeout(url, Duration::from_secs(30)).await
+    }
+
+    /// [`Db::connect`], a statement waiting at most `pool_timeout` for a connection.
+    pub async fn connect_with_timeout(url: &str, pool_timeout: Duration) -> Result<Db, DbError> {
         sqlx::any::install_default_drivers();
         let (dialect, url) = normalize_url(url)?;
-        // The schema and queries are written for all three; only SQLite's driver
-        // is compiled in so far.
-        if dialect != Dialect::Sqlite {
-            return Err(DbError::DriverNotBuilt(dialect));
-        }
         let max = if dialect == Dialect::Sqlite && url.contains(":memory:") { 1 } else { 8 };
         let pool = AnyPoolOptions::new()
             .max_connections(max)
             .min_connections(if max == 1 { 1 } else { 0 })
             .idle_timeout(None)
             .max_lifetime(None)
-            .acquire_timeout(Duration::from_secs(30))
+            .acquire_timeout(pool_timeout)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if dialect == Dialect::Sqlite {
@@ -111,12 +138,54 @@ impl Db {
                         conn.execute("PRAGMA busy_timeout = 10000").await?;
                         conn.execute("PRAGMA foreign_keys = ON").await?;
                     }
+                    if dialect == Dialect::MySql {
+                        // ANSI: double quotes name identifiers (`"blob"`) and `||`
+                        // concatenates, as in SQLite and PostgreSQL; strict: a value
+                        // that does not fit is an error, not a silent truncation.
+                        conn.execute("SET SESSION sql_mode = 'ANSI,STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'").await?;
+                        // Each statement sees what others committed before it, as on
+                        // PostgreSQL: a writer that waited its turn (`begin_write`)
+                        // then reads sees every write made before its turn.
+                        conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED").await?;
+                    }
                     Ok(())
                 })
             })
             .connect(&url)
             .await?;
         Ok(Db { pool, dialect, write_lock: Mutex::new(()) })
+    }
+
+    /// Creates the database `name` on the server `server_url` names (an oslo.db
+    /// URL of a user allowed to create databases, without a database) unless it
+    /// exists; returns the URL of the new database for the same user.
+    pub async fn ensure_database(server_url: &str, name: &str) -> Result<String, DbError> {
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(DbError::BadName(name.into()));
+        }
+        sqlx::any::install_default_drivers();
+        let base = server_url.trim_end_matches('/');
+        let (dialect, url) = normalize_url(base)?;
+        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&url).await?;
+        match dialect {
+            Dialect::Sqlite => return Err(DbError::UnsupportedUrl(server_url.into())),
+            Dialect::MySql => {
+                conn.execute(
+                    format!("CREATE DATABASE IF NOT EXISTS {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin").as_str(),
+                )
+                .await?;
+            }
+            Dialect::Postgres => {
+                let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
+                    .bind(name)
+                    .fetch_optional(&mut conn)
+                    .await?;
+                if exists.is_none() {
+                    conn.execute(format!("CREATE DATABASE {name}").as_str()).await?;
+                }
+            }
+        }
+        Ok(format!("{base}/{name}"))
     }
 
     /// A SQLite database in a file, created if absent.
@@ -157,14 +226,21 @@ impl Db {
         cache.entry(sql).or_insert_with(|| Box::leak(numbered_placeholders(sql).into_boxed_str()))
     }
 
-    /// Starts a write transaction (serialised among writers on SQLite).
+    /// Starts a write transaction. Writers take turns, one at a time per
+    /// database, as SQLite makes them: in this process they queue on a mutex
+    /// (SQLite would fail, not wait, when two deferred transactions both start
+    /// writing); across processes sharing a MariaDB or PostgreSQL database they
+    /// queue on the lock of `write_serial`'s one row, released when the
+    /// transaction ends, even by a crash. The services' read-then-write steps
+    /// (a free address, a host with room) rely on this; with READ COMMITTED,
+    /// each sees every write committed before its turn.
     pub async fn begin_write(&self) -> Result<WriteTx<'_>, DbError> {
-        let guard = match self.dialect {
-            Dialect::Sqlite => Some(self.write_lock.lock().await),
-            _ => None,
-        };
-        let tx = self.pool.begin().await?;
-        Ok(WriteTx { tx, _guard: guard })
+        let guard = self.write_lock.lock().await;
+        let mut tx = self.pool.begin().await?;
+        if self.dialect != Dialect::Sqlite {
+            tx.execute("SELECT n FROM write_serial WHERE id = 1 FOR UPDATE").await?;
+        }
+        Ok(WriteTx { tx, _guard: Some(guard) })
     }
 
     /// Applies the migrations not applied yet, in order; see [`Migration`].

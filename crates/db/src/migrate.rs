@@ -1,13 +1,17 @@
 //! Migrations: each service lists its schema changes in order; the runner applies the
 //! ones a database has not seen, each in its own transaction, and records them.
 
+use std::borrow::Cow;
+
 use sqlx::Executor;
 
-use crate::{Db, DbError};
+use crate::{Db, DbError, Dialect};
 
 /// One schema change. Statements use the SQL that SQLite, MariaDB and PostgreSQL
 /// share: `VARCHAR(n)` for ids and names (MariaDB cannot index `TEXT`), `TEXT` for
-/// blobs, `BIGINT` for integers, booleans and timestamps (microseconds).
+/// blobs, `BIGINT` for integers, booleans and timestamps (microseconds). One
+/// phrase differs: `id INTEGER PRIMARY KEY`, a generated id (SQLite's rowid),
+/// is written `AUTO_INCREMENT` or `BIGSERIAL` for the other two (see [`ddl`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Migration {
     pub version: i64,
@@ -16,6 +20,37 @@ pub struct Migration {
 }
 
 pub(crate) async fn run(db: &Db, migrations: &[Migration]) -> Result<(), DbError> {
+    // Processes starting together on one server take turns: the first applies
+    // what is missing, the others then find it applied. The lock belongs to
+    // this connection and goes with it.
+    let mut lock = db.pool().acquire().await?;
+    match db.dialect() {
+        Dialect::Sqlite => {}
+        Dialect::MySql => {
+            let got: Option<i64> =
+                sqlx::query_scalar("SELECT GET_LOCK('ferrostack_migrate', 600)").fetch_one(&mut *lock).await?;
+            if got != Some(1) {
+                return Err(DbError::Sqlx(sqlx::Error::PoolTimedOut));
+            }
+        }
+        Dialect::Postgres => {
+            lock.execute("SELECT pg_advisory_lock(7300733)").await?;
+        }
+    }
+    let result = apply(db, migrations).await;
+    match db.dialect() {
+        Dialect::Sqlite => {}
+        Dialect::MySql => {
+            lock.execute("DO RELEASE_LOCK('ferrostack_migrate')").await?;
+        }
+        Dialect::Postgres => {
+            lock.execute("SELECT pg_advisory_unlock(7300733)").await?;
+        }
+    }
+    result
+}
+
+async fn apply(db: &Db, migrations: &[Migration]) -> Result<(), DbError> {
     db.pool()
         .execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -24,12 +59,19 @@ pub(crate) async fn run(db: &Db, migrations: &[Migration]) -> Result<(), DbError
                 applied_at BIGINT NOT NULL)",
         )
         .await?;
+    // The row every write transaction locks on MariaDB and PostgreSQL (see
+    // `Db::begin_write`); SQLite has no use for it but keeps the schema alike.
+    db.pool().execute("CREATE TABLE IF NOT EXISTS write_serial (id BIGINT PRIMARY KEY, n BIGINT NOT NULL)").await?;
+    let rows: Vec<i64> = sqlx::query_scalar("SELECT id FROM write_serial").fetch_all(db.pool()).await?;
+    if rows.is_empty() {
+        db.pool().execute("INSERT INTO write_serial (id, n) VALUES (1, 0)").await?;
+    }
     let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations").fetch_all(db.pool()).await?;
     for m in migrations.iter().filter(|m| !applied.contains(&m.version)) {
         let fail = |source| DbError::Migration { version: m.version, description: m.description.into(), source };
         let mut w = db.begin_write().await?;
         for stmt in m.statements {
-            w.conn().execute(*stmt).await.map_err(fail)?;
+            w.conn().execute(ddl(db.dialect(), stmt).as_ref()).await.map_err(fail)?;
         }
         sqlx::query(&db.sql("INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, ?)"))
             .bind(m.version)
@@ -42,4 +84,28 @@ pub(crate) async fn run(db: &Db, migrations: &[Migration]) -> Result<(), DbError
         tracing::info!(version = m.version, description = m.description, "applied migration");
     }
     Ok(())
+}
+
+/// `stmt` in the dialect of `dialect`: SQLite's `INTEGER PRIMARY KEY` (a rowid,
+/// generated when an insert leaves it out) becomes the others' generated id.
+fn ddl(dialect: Dialect, stmt: &str) -> Cow<'_, str> {
+    const ROWID: &str = "INTEGER PRIMARY KEY";
+    match dialect {
+        Dialect::Sqlite => Cow::Borrowed(stmt),
+        Dialect::MySql => Cow::Owned(stmt.replace(ROWID, "BIGINT AUTO_INCREMENT PRIMARY KEY")),
+        Dialect::Postgres => Cow::Owned(stmt.replace(ROWID, "BIGSERIAL PRIMARY KEY")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_ids_are_written_per_dialect() {
+        let t = "CREATE TABLE t (id INTEGER PRIMARY KEY, n BIGINT)";
+        assert_eq!(ddl(Dialect::Sqlite, t), t);
+        assert_eq!(ddl(Dialect::MySql, t), "CREATE TABLE t (id BIGINT AUTO_INCREMENT PRIMARY KEY, n BIGINT)");
+        assert_eq!(ddl(Dialect::Postgres, t), "CREATE TABLE t (id BIGSERIAL PRIMARY KEY, n BIGINT)");
+    }
 }

@@ -48,6 +48,34 @@ pub struct Args {
     /// Optional INI file whose options override the all-in-one defaults.
     #[arg(long)]
     pub config_file: Option<PathBuf>,
+    /// Keep the databases on this MariaDB/MySQL or PostgreSQL server instead of
+    /// SQLite files: an oslo.db URL of a user that may create databases, with no
+    /// database (mysql+pymysql://root:pw@127.0.0.1). Each service gets
+    /// `<database-prefix><service>`, created when missing.
+    #[arg(long, env = "FERROSTACK_DATABASE_SERVER", hide_env_values = true)]
+    pub database_server: Option<String>,
+    #[arg(long, default_value = "ferrostack_")]
+    pub database_prefix: String,
+}
+
+/// Where the services' databases live.
+enum Databases {
+    /// SQLite files in the state directory.
+    Files(PathBuf),
+    /// `<prefix><service>` databases on a server.
+    Server { url: String, prefix: String },
+}
+
+impl Databases {
+    /// The `[database] connection` of `service`, its database created if need be.
+    async fn connection(&self, service: &str) -> anyhow::Result<String> {
+        match self {
+            Databases::Files(state) => Ok(format!("sqlite:///{}", state.join(format!("{service}.db")).display())),
+            Databases::Server { url, prefix } => db::Db::ensure_database(url, &format!("{prefix}{service}"))
+                .await
+                .with_context(|| format!("creating the {service} database")),
+        }
+    }
 }
 
 /// The admin password: given, or the one kept from an earlier start, or a new one.
@@ -91,7 +119,6 @@ fn public_host(bind: IpAddr) -> String {
 /// networks, a flat `public` physical network, VLANs on `physnet1`).
 fn defaults(config: &mut Config, state: &Path) {
     let path = |name: &str| state.join(name).display().to_string();
-    config.set_default("database", "connection", format!("sqlite:///{}", path("identity.db")));
     config.set_default("fernet_tokens", "key_repository", path("fernet-keys"));
     config.set_default("credential", "key_repository", path("credential-keys"));
     config.set_default("ml2", "tenant_network_types", "vxlan");
@@ -108,11 +135,11 @@ fn defaults(config: &mut Config, state: &Path) {
     config.set_default("DEFAULT", "allow_resize_to_same_host", "true");
 }
 
-/// A service's configuration: the shared one, with its own database file.
-fn with_database(config: &Config, state: &Path, file: &str) -> Config {
+/// A service's configuration: the shared one, with its own database.
+async fn with_database(config: &Config, databases: &Databases, service: &str) -> anyhow::Result<Config> {
     let mut c = config.clone();
-    c.set("database", "connection", format!("sqlite:///{}", state.join(file).display()));
-    c
+    c.set("database", "connection", databases.connection(service).await?);
+    Ok(c)
 }
 
 async fn listen(bind: IpAddr, port: u16, service: &str) -> anyhow::Result<tokio::net::TcpListener> {
@@ -129,6 +156,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         None => Config::empty(),
     };
     defaults(&mut config, &state);
+    let databases = match &args.database_server {
+        Some(url) => Databases::Server { url: url.clone(), prefix: args.database_prefix.clone() },
+        None => Databases::Files(state.clone()),
+    };
+    if config.raw("database", "connection").is_none() {
+        config.set("database", "connection", databases.connection("identity").await?);
+    }
     let password = admin_password(&state, args.admin_password.clone())?;
     let host = public_host(args.bind);
     let bus = crate::messaging::bus(&config, "all-in-one", "openstack")?;
@@ -148,9 +182,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
     let identity = Identity::open(IdentityConfig::from_config(&config)?).await?;
     // Each service has its own database beside identity's.
-    let network_config = with_database(&config, &state, "network.db");
+    let network_config = with_database(&config, &databases, "network").await?;
     let network = Network::open(NetworkConfig::from_config(&network_config)?, bus.clone()).await?;
-    let images = ImageService::open(ImageConfig::from_config(&with_database(&config, &state, "image.db"))?).await?;
+    let images =
+        ImageService::open(ImageConfig::from_config(&with_database(&config, &databases, "image").await?)?).await?;
     let agent_host = network::config::host(&network_config);
     services::start_network_agents(&network, &agent_host).await?;
 
@@ -182,7 +217,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     // Compute acts as its own service user, as Nova does.
     let service_password = secret(&state, "compute-service-password")?;
     operator.service_user(&auth_url, "nova", &service_password).await.context("creating the compute service user")?;
-    let mut compute_config = with_database(&config, &state, "compute.db");
+    let mut compute_config = with_database(&config, &databases, "compute").await?;
     compute_config.set_default("service_user", "auth_url", auth_url.clone());
     compute_config.set_default("service_user", "password", service_password);
     let console_url = format!("{}/vnc_auto.html", url(&console_listener)?);

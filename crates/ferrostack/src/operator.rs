@@ -109,6 +109,21 @@ impl Operator {
         Ok(())
     }
 
+    /// Waits until `n` compute hosts report up (`nova-compute` services), or
+    /// fails after `timeout`.
+    pub async fn wait_for_compute_hosts(&self, compute_url: &str, n: usize, timeout: Duration) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let services = self.get(format!("{compute_url}/v2.1/os-services?binary=nova-compute")).await?;
+            let up = services["services"].as_array().map_or(0, |s| s.iter().filter(|s| s["state"] == "up").count());
+            if up >= n {
+                return Ok(());
+            }
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "{up} of {n} compute hosts up after {timeout:?}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     /// Devstack's flavors, so `--flavor m1.tiny` works as everywhere.
     pub async fn default_flavors(&self, compute_url: &str) -> anyhow::Result<()> {
         let existing = self.get(format!("{compute_url}/v2.1/flavors?is_public=None")).await?;

@@ -25,6 +25,7 @@ pub const REPORT_INTERVAL: Opt =
 pub fn config_sample() -> String {
     let mut opts = vec![BIND_HOST, BIND_PORT, REPORT_INTERVAL];
     opts.extend_from_slice(crate::messaging::OPTS);
+    opts.extend_from_slice(db::DATABASE_OPTS);
     opts.extend_from_slice(identity::config::OPTS);
     opts.extend_from_slice(network::config::OPTS);
     opts.extend_from_slice(image::config::OPTS);
@@ -35,49 +36,87 @@ pub fn config_sample() -> String {
     sample(&opts)
 }
 
-/// The network server's side of the agents (its RPC topics), and the in-tree
-/// stand-in agents of this host: an Open vSwitch L2 agent that acknowledges
-/// ports, a DHCP agent and an L3 agent. They report state and wire nothing.
+/// The agents, by the subcommand that runs one. Each is still the in-tree
+/// stand-in: it reports its state (and the L2 kinds acknowledge the ports bound
+/// on their host) and wires nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Agent {
+    Openvswitch,
+    Linuxbridge,
+    Dhcp,
+    L3,
+}
+
+impl Agent {
+    /// Its subcommand, and its name on the bus.
+    pub fn name(self) -> &'static str {
+        match self {
+            Agent::Openvswitch => "openvswitch-agent",
+            Agent::Linuxbridge => "linuxbridge-agent",
+            Agent::Dhcp => "dhcp-agent",
+            Agent::L3 => "l3-agent",
+        }
+    }
+
+    /// The stand-in of this kind on `host`, reporting every `interval`.
+    pub fn stand_in(self, host: &str, interval: std::time::Duration) -> network::agents::reporter::StandIn {
+        use serde_json::json;
+        let (agent_type, binary, topic, configurations, availability_zone, acks_ports) = match self {
+            Agent::Openvswitch => (
+                "Open vSwitch agent",
+                "ferrostack-openvswitch-agent",
+                "N/A",
+                json!({"bridge_mappings": {"public": "br-ex", "physnet1": "br-physnet1"},
+                    "tunnel_types": ["vxlan", "gre"], "tunneling_ip": "127.0.0.1"}),
+                None,
+                true,
+            ),
+            Agent::Linuxbridge => (
+                "Linux bridge agent",
+                "ferrostack-linuxbridge-agent",
+                "N/A",
+                json!({"interface_mappings": {"public": "eth-public", "physnet1": "eth-physnet1"},
+                    "tunnel_types": ["vxlan"], "tunneling_ip": "127.0.0.1"}),
+                None,
+                true,
+            ),
+            Agent::Dhcp => (
+                network::api::agents::DHCP_AGENT,
+                "ferrostack-dhcp-agent",
+                "dhcp_agent",
+                json!({"networks": 0}),
+                Some("nova"),
+                false,
+            ),
+            Agent::L3 => (
+                network::api::agents::L3_AGENT,
+                "ferrostack-l3-agent",
+                "l3_agent",
+                json!({"agent_mode": "legacy"}),
+                Some("nova"),
+                false,
+            ),
+        };
+        network::agents::reporter::StandIn {
+            agent_type: agent_type.into(),
+            binary: binary.into(),
+            topic: topic.into(),
+            host: host.into(),
+            configurations,
+            availability_zone: availability_zone.map(Into::into),
+            report_interval: interval,
+            acks_ports,
+        }
+    }
+}
+
+/// The network server's side of the agents (its RPC topics), and the stand-in
+/// agents of this host: Open vSwitch, DHCP and L3.
 pub async fn start_network_agents(net: &std::sync::Arc<network::Network>, host: &str) -> anyhow::Result<()> {
-    use network::agents::reporter::StandIn;
-    use serde_json::json;
     network::agents::rpc::serve(net.clone(), host).await?;
     let interval = std::time::Duration::from_secs(30);
-    let stand_ins = [
-        StandIn {
-            agent_type: "Open vSwitch agent".into(),
-            binary: "ferrostack-openvswitch-agent".into(),
-            topic: "N/A".into(),
-            host: host.into(),
-            configurations: json!({"bridge_mappings": {"public": "br-ex", "physnet1": "br-physnet1"},
-                "tunnel_types": ["vxlan", "gre"], "tunneling_ip": "127.0.0.1"}),
-            availability_zone: None,
-            report_interval: interval,
-            acks_ports: true,
-        },
-        StandIn {
-            agent_type: network::api::agents::DHCP_AGENT.into(),
-            binary: "ferrostack-dhcp-agent".into(),
-            topic: "dhcp_agent".into(),
-            host: host.into(),
-            configurations: json!({"networks": 0}),
-            availability_zone: Some("nova".into()),
-            report_interval: interval,
-            acks_ports: false,
-        },
-        StandIn {
-            agent_type: network::api::agents::L3_AGENT.into(),
-            binary: "ferrostack-l3-agent".into(),
-            topic: "l3_agent".into(),
-            host: host.into(),
-            configurations: json!({"agent_mode": "legacy"}),
-            availability_zone: Some("nova".into()),
-            report_interval: interval,
-            acks_ports: false,
-        },
-    ];
-    for a in stand_ins {
-        a.start(net.notifier.bus().clone()).await?;
+    for a in [Agent::Openvswitch, Agent::Dhcp, Agent::L3] {
+        a.stand_in(host, interval).start(net.notifier.bus().clone()).await?;
     }
     // Let the first reports land, so bindings find the agents at once.
     for _ in 0..100 {
@@ -92,20 +131,7 @@ pub async fn start_network_agents(net: &std::sync::Arc<network::Network>, host: 
 /// A stand-in L2 agent for a simulated compute host, so ports bound there
 /// come up as they would with a real agent.
 pub async fn stand_in_l2_agent(net: &std::sync::Arc<network::Network>, host: &str) -> anyhow::Result<()> {
-    use network::agents::reporter::StandIn;
-    StandIn {
-        agent_type: "Open vSwitch agent".into(),
-        binary: "ferrostack-openvswitch-agent".into(),
-        topic: "N/A".into(),
-        host: host.into(),
-        configurations: serde_json::json!({"bridge_mappings": {"public": "br-ex", "physnet1": "br-physnet1"},
-            "tunnel_types": ["vxlan", "gre"], "tunneling_ip": "127.0.0.1", "datapath": "none"}),
-        availability_zone: None,
-        report_interval: std::time::Duration::from_secs(30),
-        acks_ports: true,
-    }
-    .start(net.notifier.bus().clone())
-    .await?;
+    Agent::Openvswitch.stand_in(host, std::time::Duration::from_secs(30)).start(net.notifier.bus().clone()).await?;
     Ok(())
 }
 
@@ -113,15 +139,106 @@ pub async fn stand_in_l2_agent(net: &std::sync::Arc<network::Network>, host: &st
 /// tokens with the identity service named in `[keystone_authtoken]`.
 pub async fn network_server(config_file: &Path, bind: Option<IpAddr>, port: Option<u16>) -> anyhow::Result<()> {
     let config = load(config_file)?;
-    let net = network::Network::open(
-        network::NetworkConfig::from_config(&config)?,
-        crate::messaging::bus(&config, "network-server", "neutron")?,
-    )
-    .await?;
-    start_network_agents(&net, &network::config::host(&config)).await?;
+    let bus = crate::messaging::bus(&config, "network-server", "neutron")?;
+    let net = network::Network::open(network::NetworkConfig::from_config(&config)?, bus.clone()).await?;
+    let host = network::config::host(&config);
+    if bus.is_in_process() {
+        // No agent in another process can reach an in-process bus: run this
+        // host's stand-ins here, as the all-in-one does.
+        start_network_agents(&net, &host).await?;
+    } else {
+        network::agents::rpc::serve(net.clone(), &host).await?;
+    }
     let tokens = remote_tokens(&config)?;
     let listener = listen(&config, "network", bind, port, 9696).await?;
     api::server::serve(listener, network::api::router(net, tokens), shutdown_signal()).await?;
+    Ok(())
+}
+
+/// What a controller-side compute process (`service`) starts from: its file,
+/// nova's options in it, the bus and the compute database.
+async fn nova_process(
+    config_file: &Path,
+    service: &str,
+) -> anyhow::Result<(Config, compute::ComputeConfig, bus::Bus, compute::store::Store)> {
+    let config = load(config_file)?;
+    let compute_config = compute::ComputeConfig::from_config(&config)?;
+    let bus = crate::messaging::bus(&config, service, "nova")?;
+    let store = compute::store::Store::open(&compute_config.database).await?;
+    Ok((config, compute_config, bus, store))
+}
+
+/// `ferrostack compute-api --config-file F`: Nova's REST API alone; it asks
+/// the conductor over the bus and validates tokens with identity.
+pub async fn compute_api(config_file: &Path, bind: Option<IpAddr>, port: Option<u16>) -> anyhow::Result<()> {
+    let (config, compute_config, bus, store) = nova_process(config_file, "compute-api").await?;
+    let api = compute::api(store, &compute_config, &bus);
+    let tokens = remote_tokens(&config)?;
+    let listener = listen(&config, "compute", bind, port, 8774).await?;
+    api::server::serve(listener, compute::api::router(api, tokens), shutdown_signal()).await?;
+    Ok(())
+}
+
+/// `ferrostack scheduler --config-file F`: picks hosts for the conductors.
+pub async fn scheduler(config_file: &Path) -> anyhow::Result<()> {
+    let (_, compute_config, bus, store) = nova_process(config_file, "scheduler").await?;
+    compute::start_scheduler(store, &compute_config, &bus).await?;
+    tracing::info!(host = %compute_config.host, "scheduler ready");
+    shutdown_signal().await;
+    Ok(())
+}
+
+/// `ferrostack conductor --config-file F`: runs the workflows (sagas), resuming
+/// the ones this `[DEFAULT] host` had started.
+pub async fn conductor(config_file: &Path) -> anyhow::Result<()> {
+    let (_, compute_config, bus, store) = nova_process(config_file, "conductor").await?;
+    compute::start_conductor(store, &compute_config, bus, saga::Hooks::from_env()).await?;
+    tracing::info!(host = %compute_config.host, "conductor ready");
+    shutdown_signal().await;
+    Ok(())
+}
+
+/// `ferrostack compute --config-file F`: one hypervisor host, `[DEFAULT] host`
+/// (or `[fake] hosts` simulated ones), with no database of its own.
+pub async fn compute_host(config_file: &Path) -> anyhow::Result<()> {
+    let config = load(config_file)?;
+    let host_config = compute_host::HostConfig::from_config(&config)?;
+    let compute_config = compute::ComputeConfig::from_config(&config)?;
+    let bus = crate::messaging::bus(&config, "compute", "nova")?;
+    let session = std::sync::Arc::new(compute::session::ServiceSession::new(compute_config.service_user));
+    let names = host_config.host_names();
+    compute_host::start_hosts(&host_config, &bus, session, &names).await?;
+    tracing::info!(hosts = names.len(), "compute ready");
+    shutdown_signal().await;
+    Ok(())
+}
+
+/// `ferrostack novncproxy --config-file F`: the console proxy; it reads the
+/// tokens the compute API hands out from the compute database.
+pub async fn novncproxy(config_file: &Path, bind: Option<IpAddr>, port: Option<u16>) -> anyhow::Result<()> {
+    let config = load(config_file)?;
+    let compute_config = compute::ComputeConfig::from_config(&config)?;
+    let store = compute::store::Store::open(&compute_config.database).await?;
+    let listener = listen(&config, "novncproxy", bind, port, 6080).await?;
+    let router = compute::console_proxy::router(store, compute_config.novnc_web.clone());
+    api::server::serve(listener, router, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// `ferrostack <kind>-agent --config-file F`: one agent of `[DEFAULT] host`,
+/// reporting every `[agent] report_interval` to the network server.
+pub async fn agent(kind: Agent, config_file: &Path) -> anyhow::Result<()> {
+    let config = load(config_file)?;
+    let name = kind.name();
+    let bus = crate::messaging::bus(&config, name, "neutron")?;
+    if bus.is_in_process() {
+        anyhow::bail!("{name} needs [DEFAULT] transport_url: it reaches the network server over RabbitMQ");
+    }
+    let host = network::config::host(&config);
+    let interval = std::time::Duration::from_secs(REPORT_INTERVAL.get(&config)?);
+    kind.stand_in(&host, interval).start(bus).await?;
+    tracing::info!(agent = %name, %host, "agent ready");
+    shutdown_signal().await;
     Ok(())
 }
 
@@ -201,12 +318,64 @@ pub async fn identity(config_file: &Path, bind: Option<IpAddr>, port: Option<u16
     Ok(())
 }
 
-pub async fn bootstrap(config_file: &Path, password: String, public_url: String, region: String) -> anyhow::Result<()> {
+pub async fn bootstrap(
+    config_file: &Path,
+    password: String,
+    public_url: String,
+    region: String,
+    endpoints: &[String],
+) -> anyhow::Result<()> {
     let config = load(config_file)?;
     let identity = Identity::open(IdentityConfig::from_config(&config)?).await?;
-    let entry = CatalogEntry { service_type: "identity".into(), name: "keystone".into(), url: public_url };
-    identity::bootstrap(&identity, &Bootstrap { admin_password: password, region, catalog: vec![entry] }).await?;
+    let mut catalog = vec![CatalogEntry { service_type: "identity".into(), name: "keystone".into(), url: public_url }];
+    for e in endpoints {
+        let (kind, url) = e.split_once('=').with_context(|| format!("--endpoint {e:?}: expected TYPE=URL"))?;
+        let name = match kind {
+            "network" => "neutron",
+            "image" => "glance",
+            "compute" => "nova",
+            other => anyhow::bail!("--endpoint {other}=…: the types are network, image and compute"),
+        };
+        catalog.push(CatalogEntry { service_type: kind.into(), name: name.into(), url: url.into() });
+    }
+    identity::bootstrap(&identity, &Bootstrap { admin_password: password, region, catalog }).await?;
     println!("bootstrap complete");
+    Ok(())
+}
+
+/// The public endpoints `seed` works through.
+pub struct SeedUrls {
+    pub auth_url: String,
+    pub network_url: String,
+    pub image_url: String,
+    /// Without `/v2.1`.
+    pub compute_url: String,
+}
+
+/// `ferrostack seed`: the all-in-one's first-start steps, for a cloud whose
+/// services run on their own.
+pub async fn seed(
+    urls: &SeedUrls,
+    admin_password: &str,
+    nova_password: &str,
+    region: &str,
+    clouds_dir: &Path,
+    compute_hosts: usize,
+) -> anyhow::Result<()> {
+    let operator =
+        crate::operator::Operator::login(&urls.auth_url, admin_password).await.context("logging in as admin")?;
+    operator.service_user(&urls.auth_url, "nova", nova_password).await.context("creating the compute service user")?;
+    operator.public_network(&urls.network_url).await.context("creating the public network")?;
+    operator.default_image(&urls.image_url).await.context("registering the default image")?;
+    operator.default_flavors(&urls.compute_url).await.context("creating the default flavors")?;
+    operator
+        .wait_for_compute_hosts(&urls.compute_url, compute_hosts, std::time::Duration::from_secs(120))
+        .await
+        .context("waiting for the compute hosts")?;
+    let creds = crate::clouds::Credentials { auth_url: &urls.auth_url, password: admin_password, region };
+    crate::clouds::write_private(&clouds_dir.join("clouds.yaml"), &crate::clouds::clouds_yaml(&creds))?;
+    crate::clouds::write_private(&clouds_dir.join("openrc"), &crate::clouds::openrc(&creds))?;
+    println!("seeded; use it with `export OS_CLIENT_CONFIG_FILE={}`", clouds_dir.join("clouds.yaml").display());
     Ok(())
 }
 

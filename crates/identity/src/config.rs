@@ -9,8 +9,8 @@ pub const DATABASE_CONNECTION: Opt = Opt {
     section: "database",
     name: "connection",
     default: "sqlite:////var/lib/ferrostack/identity.db",
-    help: "Database URL, oslo.db style: sqlite:////path.db. MariaDB (mysql+pymysql://…) and\n\
-           PostgreSQL (postgresql://…) URLs are recognised; their drivers are not built in yet.",
+    help: "Database URL, oslo.db style: sqlite:////path.db, mysql+pymysql://user:pw@host/db\n\
+           (MariaDB, MySQL) or postgresql://user:pw@host/db.",
 };
 
 pub const TOKEN_EXPIRATION: Opt =
@@ -76,7 +76,7 @@ pub const OPTS: &[Opt] = &[
 /// Identity's settings, read from a [`Config`].
 #[derive(Debug, Clone)]
 pub struct IdentityConfig {
-    pub database_url: String,
+    pub database: db::Connection,
     pub token_expiration: Duration,
     pub token_cache_time: Duration,
     pub key_repository: PathBuf,
@@ -89,7 +89,7 @@ pub struct IdentityConfig {
 impl IdentityConfig {
     pub fn from_config(c: &Config) -> Result<Self, ConfigError> {
         Ok(IdentityConfig {
-            database_url: DATABASE_CONNECTION.get(c)?,
+            database: db::Connection::from_config(c, &DATABASE_CONNECTION)?,
             token_expiration: Duration::from_secs(TOKEN_EXPIRATION.get(c)?),
             token_cache_time: Duration::from_secs(TOKEN_CACHE_TIME.get(c)?),
             key_repository: KEY_REPOSITORY.get(c)?,

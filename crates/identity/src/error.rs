@@ -51,6 +51,9 @@ impl From<IdentityError> for ApiError {
             IdentityError::Db(e) if e.is_unique_violation() => {
                 ApiError::conflict(format!("Conflict occurred attempting to store the entity: {e}"))
             }
+            IdentityError::Db(e) if e.is_unavailable() => {
+                ApiError(common::Fault::unavailable(format!("The database is unavailable; try again later: {e}")))
+            }
             IdentityError::Db(e) => ApiError::internal(format!(
                 "An unexpected error prevented the server from fulfilling your request: {e}"
             )),

@@ -49,7 +49,7 @@ pub struct Identity {
 impl Identity {
     /// Opens the database (applying migrations) and the key repositories.
     pub async fn open(config: IdentityConfig) -> Result<Arc<Identity>> {
-        let db = Arc::new(db::Db::connect(&config.database_url).await?);
+        let db = Arc::new(config.database.open().await?);
         let store = Store::open(db).await?;
         let keys = KeyRepository::open(&config.key_repository, config.max_active_keys)?;
         let credential_keys = KeyRepository::open(&config.credential_key_repository, config.max_active_keys)?;

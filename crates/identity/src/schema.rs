@@ -1,6 +1,7 @@
 //! The identity database. Domains are rows of `project` with `is_domain = 1`, as in
 //! Keystone, so a project's `domain_id` and `parent_id` point into one table.
-//! Tables avoid the names `user` and `group`, which MariaDB and PostgreSQL reserve.
+//! Tables avoid the names `user` and `group`, which MariaDB and PostgreSQL reserve;
+//! the columns `blob` and `sensitive`, reserved in MariaDB, are written quoted.
 
 use db::Migration;
 
@@ -145,7 +146,7 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
         "CREATE TABLE policy (
             id VARCHAR(64) PRIMARY KEY,
             type VARCHAR(255) NOT NULL,
-            blob TEXT NOT NULL,
+            \"blob\" TEXT NOT NULL,
             extra TEXT NOT NULL)",
         // Domain-specific driver settings; `value` is JSON so types survive.
         "CREATE TABLE domain_config (
@@ -153,7 +154,7 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
             group_name VARCHAR(255) NOT NULL,
             option_name VARCHAR(255) NOT NULL,
             value TEXT NOT NULL,
-            sensitive BIGINT NOT NULL,
+            \"sensitive\" BIGINT NOT NULL,
             PRIMARY KEY (domain_id, group_name, option_name))",
         // OS-OAUTH1 consumers.
         "CREATE TABLE consumer (

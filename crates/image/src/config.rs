@@ -29,7 +29,7 @@ pub const OPTS: &[Opt] = &[DATABASE_CONNECTION, FILESYSTEM_STORE_DATADIR, IMAGE_
 
 #[derive(Debug, Clone)]
 pub struct ImageConfig {
-    pub database_url: String,
+    pub database: db::Connection,
     pub datadir: PathBuf,
     pub size_cap: u64,
 }
@@ -37,7 +37,7 @@ pub struct ImageConfig {
 impl ImageConfig {
     pub fn from_config(c: &Config) -> Result<Self, ConfigError> {
         Ok(ImageConfig {
-            database_url: DATABASE_CONNECTION.get(c)?,
+            database: db::Connection::from_config(c, &DATABASE_CONNECTION)?,
             datadir: FILESYSTEM_STORE_DATADIR.get(c)?,
             size_cap: IMAGE_SIZE_CAP.get(c)?,
         })

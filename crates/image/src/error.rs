@@ -62,6 +62,7 @@ impl From<ImageError> for ApiError {
             ImageError::UnsupportedMedia(_) => Fault::new(415, m),
             ImageError::RangeNotSatisfiable(_) => Fault::new(416, m),
             ImageError::Store(StoreError::Upload(_)) => Fault::bad_request(m),
+            ImageError::Db(ref d) if d.is_unavailable() => Fault::unavailable(m),
             ImageError::Store(_) | ImageError::Db(_) => Fault::internal(m),
             ImageError::Api(e) => e.0,
         })

@@ -28,7 +28,7 @@ pub struct ImageService {
 
 impl ImageService {
     pub async fn open(config: ImageConfig) -> Result<Arc<ImageService>> {
-        let db = Arc::new(Db::connect(&config.database_url).await?);
+        let db = Arc::new(config.database.open().await?);
         db.migrate(schema::MIGRATIONS).await?;
         let files = FileStore::open(&config.datadir).map_err(files::StoreError::from)?;
         Ok(Arc::new(ImageService { db, files, config }))

@@ -147,7 +147,7 @@ pub const OPTS: &[Opt] = &[
 /// Networking's settings, read from a [`Config`].
 #[derive(Debug, Clone)]
 pub struct NetworkConfig {
-    pub database_url: String,
+    pub database: db::Connection,
     pub base_mac: String,
     pub global_physnet_mtu: u32,
     pub agent_down_time: Duration,
@@ -170,7 +170,7 @@ impl NetworkConfig {
             Ok((o.name.trim_start_matches("quota_"), o.get(c)?))
         };
         Ok(NetworkConfig {
-            database_url: DATABASE_CONNECTION.get(c)?,
+            database: db::Connection::from_config(c, &DATABASE_CONNECTION)?,
             base_mac: BASE_MAC.get(c)?,
             global_physnet_mtu: GLOBAL_PHYSNET_MTU.get(c)?,
             agent_down_time: Duration::from_secs(AGENT_DOWN_TIME.get(c)?),

@@ -67,6 +67,10 @@ impl From<NetworkError> for ApiError {
             NetworkError::Db(db) if db.is_unique_violation() => {
                 Fault::conflict(format!("Conflict: {db}")).with_kind("Conflict")
             }
+            NetworkError::Db(db) if db.is_unavailable() => {
+                Fault::unavailable(format!("The database is unavailable; try again later: {db}"))
+                    .with_kind("ServiceUnavailable")
+            }
             NetworkError::Db(_) => Fault::internal(format!("Request Failed: internal server error: {message}")),
         };
         ApiError(fault)

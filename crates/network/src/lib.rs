@@ -33,7 +33,7 @@ pub struct Network {
 impl Network {
     pub async fn open(config: NetworkConfig, bus: bus::Bus) -> Result<Arc<Network>> {
         let ml2 = Ml2::new(&config).map_err(NetworkError::bad_request)?;
-        let db = Arc::new(db::Db::connect(&config.database_url).await?);
+        let db = Arc::new(config.database.open().await?);
         let store = Store::open(db).await?;
         let notifier = agents::Notifier::new(bus);
         Ok(Arc::new(Network { store, ml2, config, notifier }))

@@ -45,6 +45,7 @@ pub struct FakeDriver {
     fail_spawn: bool,
     state_file: Option<PathBuf>,
     state: Mutex<Hypervisor>,
+    addresses: crate::config::Addresses,
     /// Guests' VNC displays, opened when a console is first asked for (so
     /// idle guests hold no socket) and closed with the guest.
     displays: Mutex<HashMap<String, super::fake_vnc::Display>>,
@@ -77,8 +78,15 @@ impl FakeDriver {
             fail_spawn,
             state_file,
             state: Mutex::new(state),
+            addresses: crate::config::Addresses::default(),
             displays: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Reports `addresses` instead of loopback, and opens displays there.
+    pub fn with_addresses(mut self, addresses: crate::config::Addresses) -> FakeDriver {
+        self.addresses = addresses;
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, Hypervisor> {
@@ -123,7 +131,7 @@ impl ComputeDriver for FakeDriver {
             hypervisor_hostname: self.host.clone(),
             hypervisor_type: "fake".into(),
             hypervisor_version: 1000,
-            host_ip: "127.0.0.1".into(),
+            host_ip: self.addresses.my_ip.clone(),
             vcpus: self.resources.vcpus,
             memory_mb: self.resources.memory_mb,
             local_gb: self.resources.local_gb,
@@ -313,7 +321,7 @@ impl ComputeDriver for FakeDriver {
         let port = match open {
             Some(p) => p,
             None => {
-                let display = super::fake_vnc::open(i.display_name.clone())
+                let display = super::fake_vnc::open(i.display_name.clone(), self.addresses.vnc_listen)
                     .await
                     .map_err(|e| DriverError::Failed(format!("opening the guest's display: {e}")))?;
                 // Two first requests at once: the one stored first wins.
@@ -321,7 +329,7 @@ impl ComputeDriver for FakeDriver {
                 displays.entry(i.uuid.clone()).or_insert(display).port
             }
         };
-        Ok(ConsoleEndpoint { host: "127.0.0.1".into(), port })
+        Ok(ConsoleEndpoint { host: self.addresses.vnc_proxyclient.clone(), port })
     }
 
     async fn attach_interface(&self, i: &Instance, vif: &Vif) -> DriverResult<()> {

@@ -22,9 +22,9 @@ impl Drop for Display {
     }
 }
 
-/// Opens a display on 127.0.0.1 named `name` (the desktop name viewers show).
-pub async fn open(name: String) -> std::io::Result<Display> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
+/// Opens a display on `listen` named `name` (the desktop name viewers show).
+pub async fn open(name: String, listen: std::net::IpAddr) -> std::io::Result<Display> {
+    let listener = TcpListener::bind((listen, 0)).await?;
     let port = listener.local_addr()?.port();
     let task = tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {

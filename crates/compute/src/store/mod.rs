@@ -30,8 +30,8 @@ pub struct Store {
 }
 
 impl Store {
-    pub async fn open(url: &str) -> Result<Store> {
-        let db = Arc::new(Db::connect(url).await?);
+    pub async fn open(connection: &db::Connection) -> Result<Store> {
+        let db = Arc::new(connection.open().await?);
         db.migrate(crate::schema::MIGRATIONS).await?;
         let progress = sagas::ProgressWriter::start(db.clone());
         Ok(Store { db, progress, action_ids: Arc::default() })

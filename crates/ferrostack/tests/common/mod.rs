@@ -49,6 +49,9 @@ impl AllInOne {
         if let Some(f) = config_file {
             cmd.arg("--config-file").arg(f);
         }
+        if let Some(server) = database_server() {
+            cmd.arg("--database-server").arg(server).arg("--database-prefix").arg(database_prefix(state));
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -86,6 +89,34 @@ impl Drop for AllInOne {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The MariaDB/PostgreSQL server the tests keep their databases on
+/// (`FERROSTACK_TEST_DATABASE_SERVER`, a URL with no database), or none: SQLite
+/// files in the state directory.
+pub fn database_server() -> Option<String> {
+    std::env::var("FERROSTACK_TEST_DATABASE_SERVER").ok().filter(|s| !s.is_empty())
+}
+
+/// The databases of one state directory are `fst_<hash of its path>_<service>`:
+/// the same across restarts of one test's cloud, apart from every other test's.
+/// scripts/test drops every `fst_%` database at the end.
+fn database_prefix(state: &Path) -> String {
+    // FNV-1a: stable across runs and Rust versions, unlike DefaultHasher.
+    let hash = state
+        .as_os_str()
+        .as_encoded_bytes()
+        .iter()
+        .fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100000001b3));
+    format!("fst_{hash:016x}_")
+}
+
+/// The `[database] connection` of `service` in the cloud kept in `state`.
+pub fn database_url(state: &Path, service: &str) -> String {
+    match database_server() {
+        Some(server) => format!("{}/{}{service}", server.trim_end_matches('/'), database_prefix(state)),
+        None => format!("sqlite:///{}", state.join(format!("{service}.db")).display()),
     }
 }
 

@@ -181,7 +181,7 @@ impl Cloud {
     /// The same state directory after a crash: a new process, no hooks.
     pub async fn restart(self) -> Cloud {
         self.cloud.crash();
-        let db = db::Db::connect(&format!("sqlite:///{}", self.state.join("compute.db").display())).await.unwrap();
+        let db = db::Db::connect(&crate::common::database_url(&self.state, "compute")).await.unwrap();
         let interrupted = db.fetch_all(db.q("SELECT id FROM saga")).await.unwrap().len();
         db.close().await;
         let cloud = AllInOne::start_with(&self.state, self.config.as_deref());
@@ -202,7 +202,7 @@ impl Cloud {
 
     /// How many sagas work on the server now.
     async fn sagas_on(&self, id: &str) -> usize {
-        let db = db::Db::connect(&format!("sqlite:///{}", self.state.join("compute.db").display())).await.unwrap();
+        let db = db::Db::connect(&crate::common::database_url(&self.state, "compute")).await.unwrap();
         let rows = db.fetch_all(db.q("SELECT id FROM saga WHERE saga_key = ?").bind(id.to_string())).await.unwrap();
         db.close().await;
         rows.len()
@@ -337,7 +337,7 @@ impl Cloud {
     /// (plus a resized server's source claim), and a guest on a hypervisor
     /// only for a server that has one there.
     pub async fn assert_clean(&self, context: &str) {
-        let db = db::Db::connect(&format!("sqlite:///{}", self.state.join("compute.db").display())).await.unwrap();
+        let db = db::Db::connect(&crate::common::database_url(&self.state, "compute")).await.unwrap();
         let sagas = db.fetch_all(db.q("SELECT name, id FROM saga")).await.unwrap();
         assert!(sagas.is_empty(), "{context}: {} saga rows left", sagas.len());
 

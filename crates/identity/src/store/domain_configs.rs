@@ -51,7 +51,7 @@ impl Store {
             for (option, value) in options {
                 let is_sensitive = sensitive.contains(&format!("{group}.{option}").as_str());
                 self.db
-                    .q("INSERT INTO domain_config (domain_id, group_name, option_name, value, sensitive) VALUES (?, ?, ?, ?, ?)")
+                    .q("INSERT INTO domain_config (domain_id, group_name, option_name, value, \"sensitive\") VALUES (?, ?, ?, ?, ?)")
                     .bind(domain_id)
                     .bind(group)
                     .bind(option)

@@ -31,7 +31,7 @@ impl Store {
     pub async fn create_policy(&self, p: &Policy) -> Result<()> {
         let q = self
             .db
-            .q("INSERT INTO policy (id, type, blob, extra) VALUES (?, ?, ?, ?)")
+            .q("INSERT INTO policy (id, type, \"blob\", extra) VALUES (?, ?, ?, ?)")
             .bind(&p.id)
             .bind(&p.policy_type)
             .bind(&p.blob)
@@ -42,7 +42,7 @@ impl Store {
     pub async fn update_policy(&self, p: &Policy) -> Result<()> {
         let q = self
             .db
-            .q("UPDATE policy SET type = ?, blob = ?, extra = ? WHERE id = ?")
+            .q("UPDATE policy SET type = ?, \"blob\" = ?, extra = ? WHERE id = ?")
             .bind(&p.policy_type)
             .bind(&p.blob)
             .bind(to_text(&p.extra))

@@ -124,13 +124,35 @@ fn rule(sg: &str, project: &str, direction: &str, ethertype: &str, remote_group:
 }
 
 /// The project's `default` group, created (with its four standard rules) the
-/// first time it is needed. The table's key keeps it to one per project even
-/// when two requests race.
+/// first time it is needed. The project's row in `default_security_group` is
+/// claimed first: when two requests race, the second waits for the first's
+/// transaction (MariaDB, PostgreSQL) or for the write lock (SQLite), finds the
+/// key taken and uses the first's group, so neither fails and no group is left
+/// over.
 pub async fn default_group(net: &Network, conn: &mut AnyConnection, project: &str) -> Result<String> {
     if let Some(id) = existing_default(net, conn, project).await? {
         return Ok(id);
     }
     let id = common::new_id();
+    let claimed = net
+        .store
+        .db()
+        .q("INSERT INTO default_security_group (project_id, security_group_id) VALUES (?, ?)")
+        .bind(project)
+        .bind(&id)
+        .execute(&mut *conn)
+        .await
+        .map_err(DbError::from);
+    match claimed {
+        Ok(_) => {}
+        Err(e) if e.is_unique_violation() => {
+            if let Some(theirs) = existing_default(net, conn, project).await? {
+                return Ok(theirs);
+            }
+            return Err(e.into());
+        }
+        Err(e) => return Err(e.into()),
+    }
     let attrs = json!({"name": "default", "description": "Default security group"});
     let g = Record::new(id.clone(), project.to_string(), attrs.as_object().cloned().unwrap_or_default());
     net.store.insert(conn, &SECURITY_GROUP, &g).await?;
@@ -142,14 +164,6 @@ pub async fn default_group(net: &Network, conn: &mut AnyConnection, project: &st
     ] {
         net.store.insert(conn, &SECURITY_GROUP_RULE, &r).await?;
     }
-    net.store
-        .db()
-        .q("INSERT INTO default_security_group (project_id, security_group_id) VALUES (?, ?)")
-        .bind(project)
-        .bind(&id)
-        .execute(conn)
-        .await
-        .map_err(DbError::from)?;
     Ok(id)
 }
 
