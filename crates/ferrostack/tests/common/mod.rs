@@ -142,8 +142,13 @@ pub struct Session {
 
 impl Session {
     pub async fn admin(cloud: &AllInOne) -> Session {
+        Session::login(&cloud.auth_url).await
+    }
+
+    /// The admin (password [`PASSWORD`]) of the cloud whose identity is at `auth_url`.
+    pub async fn login(auth_url: &str) -> Session {
         let http = reqwest::Client::new();
-        let (status, token, body) = login(&http, &cloud.auth_url).await;
+        let (status, token, body) = login(&http, auth_url).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         Session { http, token, catalog: body["token"]["catalog"].clone() }
     }
