@@ -31,6 +31,12 @@ pub const VNC_SERVER_PROXYCLIENT_ADDRESS: Opt = opt(
 pub const FAKE_FAIL_HOSTS: Opt =
     opt("fake", "fail_hosts", "", "Fake hosts that fail every spawn (to exercise rescheduling), comma-separated.");
 pub const FAKE_HOSTS: Opt = opt("fake", "hosts", "1", "Compute hosts the all-in-one simulates with the fake driver.");
+pub const FAKE_HOST_PREFIX: Opt = opt(
+    "fake",
+    "host_prefix",
+    "compute-",
+    "Names of the simulated hosts: this, then 1 … [fake] hosts (give each compute process its own).",
+);
 pub const FAKE_VCPUS: Opt = opt("fake", "vcpus", "16", "Cores of each fake host.");
 pub const FAKE_MEMORY_MB: Opt = opt("fake", "memory_mb", "65536", "Memory of each fake host, in MiB.");
 pub const FAKE_LOCAL_GB: Opt = opt("fake", "local_gb", "1000", "Disk of each fake host, in GiB.");
@@ -57,6 +63,7 @@ pub const OPTS: &[Opt] = &[
     VNC_SERVER_PROXYCLIENT_ADDRESS,
     FAKE_FAIL_HOSTS,
     FAKE_HOSTS,
+    FAKE_HOST_PREFIX,
     FAKE_VCPUS,
     FAKE_MEMORY_MB,
     FAKE_LOCAL_GB,
@@ -83,6 +90,7 @@ pub struct HostConfig {
     pub host: String,
     pub driver: String,
     pub fake_hosts: usize,
+    pub fake_host_prefix: String,
     pub fake_spawn_ms: u64,
     pub fake_fail_hosts: Vec<String>,
     pub fake_state_path: Option<PathBuf>,
@@ -115,6 +123,7 @@ impl HostConfig {
             host: compute_rpc::config::host(c)?,
             driver: COMPUTE_DRIVER.get(c)?,
             fake_hosts: FAKE_HOSTS.get(c)?,
+            fake_host_prefix: FAKE_HOST_PREFIX.get(c)?,
             fake_spawn_ms: FAKE_SPAWN_MS.get(c)?,
             fake_fail_hosts: FAKE_FAIL_HOSTS.get_list(c),
             fake_state_path: FAKE_STATE_PATH.get_str(c).filter(|p| !p.trim().is_empty()).map(PathBuf::from),
@@ -139,12 +148,13 @@ impl HostConfig {
     }
 
     /// Names of the hosts this configuration runs: the configured host
-    /// alone, or `compute-1` … `compute-N` when `[fake] hosts` simulates many.
+    /// alone, or `compute-1` … `compute-N` (`[fake] host_prefix`) when
+    /// `[fake] hosts` simulates many.
     pub fn host_names(&self) -> Vec<String> {
         if self.fake_hosts <= 1 {
             vec![self.host.clone()]
         } else {
-            (1..=self.fake_hosts).map(|i| format!("compute-{i}")).collect()
+            (1..=self.fake_hosts).map(|i| format!("{}{i}", self.fake_host_prefix)).collect()
         }
     }
 }

@@ -48,8 +48,16 @@ pub async fn start_hosts(
         };
         let host =
             Arc::new(Host::new(name, driver, bus, session.clone(), config.resources.clone(), config.report_interval));
-        host.clone().start().await?;
         hosts.push(host);
+    }
+    // Each start asks the conductor twice (heartbeat, first report): a
+    // process simulating hundreds of hosts starts them side by side.
+    let mut starting = tokio::task::JoinSet::new();
+    for host in &hosts {
+        starting.spawn(host.clone().start());
+    }
+    while let Some(started) = starting.join_next().await {
+        started.map_err(|e| ComputeError::Internal(format!("starting a host: {e}")))??;
     }
     Ok(hosts)
 }

@@ -166,6 +166,8 @@ impl Db {
         sqlx::any::install_default_drivers();
         let base = server_url.trim_end_matches('/');
         let (dialect, url) = normalize_url(base)?;
+        // PostgreSQL always connects to some database: its maintenance one.
+        let url = if dialect == Dialect::Postgres { format!("{url}/postgres") } else { url };
         let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&url).await?;
         match dialect {
             Dialect::Sqlite => return Err(DbError::UnsupportedUrl(server_url.into())),
@@ -246,6 +248,32 @@ impl Db {
     /// Applies the migrations not applied yet, in order; see [`Migration`].
     pub async fn migrate(&self, migrations: &[Migration]) -> Result<(), DbError> {
         migrate::run(self, migrations).await
+    }
+
+    /// Runs an insert inside a transaction on `conn`; `Ok(false)` if a unique
+    /// key refused it, and the transaction goes on either way. (PostgreSQL
+    /// aborts a transaction at its first error, so there the insert runs in a
+    /// savepoint that a refusal rolls back.)
+    pub async fn insert_unless_duplicate(&self, conn: &mut AnyConnection, q: Query<'_>) -> Result<bool, DbError> {
+        let guarded = self.dialect == Dialect::Postgres;
+        if guarded {
+            conn.execute("SAVEPOINT insert_unless_duplicate").await?;
+        }
+        match q.execute(&mut *conn).await.map_err(DbError::from) {
+            Ok(_) => {
+                if guarded {
+                    conn.execute("RELEASE SAVEPOINT insert_unless_duplicate").await?;
+                }
+                Ok(true)
+            }
+            Err(e) if e.is_unique_violation() => {
+                if guarded {
+                    conn.execute("ROLLBACK TO SAVEPOINT insert_unless_duplicate").await?;
+                }
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     pub async fn fetch_all(&self, q: Query<'_>) -> Result<Vec<AnyRow>, DbError> {

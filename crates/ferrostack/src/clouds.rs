@@ -43,6 +43,22 @@ pub fn openrc(c: &Credentials) -> String {
     )
 }
 
+/// The admin's `auth_url` and `password` from a clouds.yaml as [`clouds_yaml`]
+/// writes it (one cloud; values plain or single-quoted). Not a YAML parser:
+/// enough for the benchmarks to find a cloud this binary set up.
+pub fn read_admin(text: &str) -> Option<(String, String)> {
+    let value = |key: &str| {
+        text.lines().find_map(|l| l.trim().strip_prefix(key)).map(|v| {
+            let v = v.trim();
+            match v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')) {
+                Some(quoted) => quoted.replace("''", "'"),
+                None => v.trim_matches('"').to_string(),
+            }
+        })
+    };
+    Some((value("auth_url:")?, value("password:")?))
+}
+
 /// Writes `content` readable only by the owner: both files hold the password.
 pub fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
@@ -61,6 +77,15 @@ pub fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_admin_is_read_back_from_clouds_yaml() {
+        let c = Credentials { auth_url: "http://127.0.0.1:5000/v3", password: "it's", region: "RegionOne" };
+        let (url, pw) = read_admin(&clouds_yaml(&c)).unwrap();
+        assert_eq!((url.as_str(), pw.as_str()), ("http://127.0.0.1:5000/v3", "it's"));
+        assert!(read_admin("clouds: {}").is_none());
+    }
+
     use super::*;
 
     #[test]

@@ -234,10 +234,15 @@ pub async fn agent(kind: Agent, config_file: &Path) -> anyhow::Result<()> {
     if bus.is_in_process() {
         anyhow::bail!("{name} needs [DEFAULT] transport_url: it reaches the network server over RabbitMQ");
     }
-    let host = network::config::host(&config);
     let interval = std::time::Duration::from_secs(REPORT_INTERVAL.get(&config)?);
-    kind.stand_in(&host, interval).start(bus).await?;
-    tracing::info!(agent = %name, %host, "agent ready");
+    // Beside a compute process simulating many hypervisors (`[fake] hosts`),
+    // the agent stands in on each of them; else on `[DEFAULT] host`.
+    let simulated = compute_host::HostConfig::from_config(&config)?;
+    let hosts = if simulated.fake_hosts > 1 { simulated.host_names() } else { vec![network::config::host(&config)] };
+    for host in &hosts {
+        kind.stand_in(host, interval).start(bus.clone()).await?;
+    }
+    tracing::info!(agent = %name, hosts = hosts.len(), "agent ready");
     shutdown_signal().await;
     Ok(())
 }

@@ -28,7 +28,9 @@ pub(crate) struct Link {
     publisher: Channel,
     /// Publisher confirms awaited, by delivery tag.
     confirms: Arc<Mutex<Confirms>>,
-    /// Serialises tag assignment with the publish that takes the tag.
+    /// Serialises what goes over the publisher channel: a publish with the
+    /// confirm tag it takes, and declarations, whose answers the broker sends
+    /// in order on the channel (two at once would each take the other's).
     publish_lock: tokio::sync::Mutex<()>,
     /// Queues and exchanges known to exist (declared through this link).
     declared: Mutex<HashSet<String>>,
@@ -103,6 +105,10 @@ impl Link {
             return Ok(());
         }
         self.declare_exchange(exchange, "topic", durable).await?;
+        let _turn = self.publish_lock.lock().await;
+        if lock(&self.declared).contains(queue) {
+            return Ok(());
+        }
         let ch = &self.publisher;
         ch.queue_declare(QueueDeclareArguments::new(queue).durable(durable).finish())
             .await
@@ -117,6 +123,10 @@ impl Link {
         if lock(&self.declared).contains(&key) {
             return Ok(());
         }
+        let _turn = self.publish_lock.lock().await;
+        if lock(&self.declared).contains(&key) {
+            return Ok(());
+        }
         let args = ExchangeDeclareArguments::new(exchange, kind).durable(durable).finish();
         self.publisher.exchange_declare(args).await.map_err(|e| self.failed(e))?;
         lock(&self.declared).insert(key);
@@ -125,6 +135,7 @@ impl Link {
 
     /// Notes that the link is unusable and says why.
     pub fn failed(&self, e: amqprs::error::Error) -> BusError {
+        tracing::warn!(error = %e, "an AMQP operation failed; replacing the connection");
         self.broken.notify_one();
         BusError::Transport(format!("amqp: {e}"))
     }

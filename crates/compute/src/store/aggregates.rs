@@ -162,18 +162,14 @@ impl Store {
     /// Adds or removes a host; false when there was nothing to change.
     pub async fn change_aggregate_host(&self, id: i64, host: &str, add: bool) -> Result<bool> {
         let mut w = self.db.begin_write().await?;
-        let sql = if add {
-            "INSERT INTO aggregate_host (aggregate_id, host) VALUES (?, ?)"
+        let changed = if add {
+            let q = self.db.q("INSERT INTO aggregate_host (aggregate_id, host) VALUES (?, ?)");
+            self.db.insert_unless_duplicate(w.conn(), q.bind(id).bind(host.to_string())).await?
         } else {
-            "DELETE FROM aggregate_host WHERE aggregate_id = ? AND host = ?"
+            let q = self.db.q("DELETE FROM aggregate_host WHERE aggregate_id = ? AND host = ?");
+            let done = q.bind(id).bind(host.to_string()).execute(w.conn()).await;
+            done.map_err(db::DbError::from)?.rows_affected() > 0
         };
-        let sql = self.db.sql(sql).into_owned();
-        let changed =
-            match db::query(&sql).bind(id).bind(host.to_string()).execute(w.conn()).await.map_err(db::DbError::from) {
-                Ok(d) => d.rows_affected() > 0,
-                Err(e) if e.is_unique_violation() => false,
-                Err(e) => return Err(e.into()),
-            };
         w.commit().await?;
         Ok(changed)
     }

@@ -200,17 +200,13 @@ impl Store {
     /// nothing to change.
     pub async fn change_flavor_access(&self, id: &str, project: &str, add: bool) -> Result<bool> {
         let mut w = self.db.begin_write().await?;
-        let sql = if add {
-            "INSERT INTO flavor_access (flavorid, project_id) VALUES (?, ?)"
+        let changed = if add {
+            let q = self.db.q("INSERT INTO flavor_access (flavorid, project_id) VALUES (?, ?)");
+            self.db.insert_unless_duplicate(w.conn(), q.bind(id.to_string()).bind(project.to_string())).await?
         } else {
-            "DELETE FROM flavor_access WHERE flavorid = ? AND project_id = ?"
-        };
-        let sql = self.db.sql(sql).into_owned();
-        let done = db::query(&sql).bind(id.to_string()).bind(project.to_string()).execute(w.conn()).await;
-        let changed = match done.map_err(db::DbError::from) {
-            Ok(d) => d.rows_affected() > 0,
-            Err(e) if e.is_unique_violation() => false,
-            Err(e) => return Err(e.into()),
+            let q = self.db.q("DELETE FROM flavor_access WHERE flavorid = ? AND project_id = ?");
+            let done = q.bind(id.to_string()).bind(project.to_string()).execute(w.conn()).await;
+            done.map_err(db::DbError::from)?.rows_affected() > 0
         };
         w.commit().await?;
         Ok(changed)

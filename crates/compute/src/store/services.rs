@@ -91,7 +91,8 @@ impl Store {
     pub async fn register_service(&self, host: &str, binary: &str, topic: &str) -> Result<Service> {
         let mut w = self.db.begin_write().await?;
         let now = super::now();
-        let inserted = self
+        // Registered already (a restart): the row stays as it was.
+        let insert = self
             .db
             .q("INSERT INTO service (uuid, host, binary_name, topic, disabled, forced_down, last_seen_up, report_count, created_at) VALUES (?, ?, ?, ?, 0, 0, ?, 0, ?)")
             .bind(common::id::new_uuid())
@@ -99,15 +100,8 @@ impl Store {
             .bind(binary.to_string())
             .bind(topic.to_string())
             .bind(now)
-            .bind(now)
-            .execute(w.conn())
-            .await
-            .map_err(db::DbError::from);
-        match inserted {
-            Ok(_) => {}
-            Err(e) if e.is_unique_violation() => {}
-            Err(e) => return Err(e.into()),
-        }
+            .bind(now);
+        self.db.insert_unless_duplicate(w.conn(), insert).await?;
         w.commit().await?;
         self.heartbeat(host, binary).await?;
         self.services()

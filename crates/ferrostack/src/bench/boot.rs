@@ -38,6 +38,11 @@ pub struct Args {
     /// Keep the cloud's log here (each request with its service and time).
     #[arg(long)]
     log: Option<std::path::PathBuf>,
+    /// Boot on this running cloud (its clouds.yaml, as `scripts/cloud up` or
+    /// the all-in-one writes it) instead of a fresh all-in-one; the admin
+    /// project's quotas are lifted first. `--hosts` is then what it has.
+    #[arg(long)]
+    cloud: Option<std::path::PathBuf>,
 }
 
 const PASSWORD: &str = "bench-Secret1";
@@ -95,16 +100,17 @@ fn start_cloud(dir: &std::path::Path, args: &Args) -> anyhow::Result<Cloud> {
 struct Client {
     http: reqwest::Client,
     token: String,
+    project: String,
     compute: String,
     network: String,
     image: String,
 }
 
 impl Client {
-    async fn login(auth_url: &str) -> anyhow::Result<Client> {
+    async fn login(auth_url: &str, password: &str) -> anyhow::Result<Client> {
         let http = reqwest::Client::new();
         let body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user":
-            {"name": "admin", "domain": {"name": "Default"}, "password": PASSWORD}}},
+            {"name": "admin", "domain": {"name": "Default"}, "password": password}}},
             "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}});
         let r = http.post(format!("{auth_url}/auth/tokens")).json(&body).send().await?;
         let token = r.headers().get("x-subject-token").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
@@ -119,12 +125,23 @@ impl Client {
             Ok(ep["url"].as_str().unwrap_or_default().trim_end_matches('/').to_string())
         };
         Ok(Client {
+            project: body["token"]["project"]["id"].as_str().unwrap_or_default().to_string(),
             compute: endpoint("compute")?,
             network: endpoint("network")?,
             image: endpoint("image")?,
             http,
             token,
         })
+    }
+
+    /// The point is the machinery, not the limits.
+    async fn lift_quotas(&self) -> anyhow::Result<()> {
+        let p = &self.project;
+        let nova = json!({"quota_set": {"instances": -1, "cores": -1, "ram": -1}});
+        self.call(Method::PUT, format!("{}/os-quota-sets/{p}", self.compute), Some(nova)).await?;
+        let neutron = json!({"quota": {"port": -1}});
+        self.call(Method::PUT, format!("{}/v2.0/quotas/{p}", self.network), Some(neutron)).await?;
+        Ok(())
     }
 
     async fn call(&self, method: Method, url: String, body: Option<Value>) -> anyhow::Result<Value> {
@@ -179,9 +196,23 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     let dir = tempfile::tempdir()?;
     let started = Instant::now();
-    let cloud = start_cloud(dir.path(), &args)?;
+    let (cloud, c) = match &args.cloud {
+        None => {
+            let cloud = start_cloud(dir.path(), &args)?;
+            let c = Client::login(&cloud.auth_url, PASSWORD).await?;
+            (Some(cloud), c)
+        }
+        Some(file) => {
+            let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+            let (auth_url, password) = crate::clouds::read_admin(&text)
+                .with_context(|| format!("no auth_url and password in {}", file.display()))?;
+            let c = Client::login(&auth_url, &password).await?;
+            c.lift_quotas().await?;
+            (None, c)
+        }
+    };
     let startup_ms = started.elapsed().as_millis();
-    let c = Arc::new(Client::login(&cloud.auth_url).await?);
+    let c = Arc::new(c);
     let timeout = Duration::from_secs(args.timeout);
 
     let net = c.call(Method::POST, format!("{}/v2.0/networks", c.network), Some(json!({"network": {"name": "bench"}})));
@@ -279,7 +310,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let out = json!({
         "benchmark": "boot",
         "servers": args.servers,
-        "hosts": args.hosts,
+        "cloud": args.cloud.as_ref().map_or("a fresh all-in-one".into(), |f| f.display().to_string()),
+        "hosts": if args.cloud.is_some() { hypervisors.len() } else { args.hosts },
         "concurrency": args.concurrency,
         "startup_ms": startup_ms,
         "submit": {
@@ -302,6 +334,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         "leaked": {"ports": leaked_ports, "servers": left_vms, "claimed_vcpus": claimed_vcpus},
     });
     println!("{}", serde_json::to_string_pretty(&out)?);
+    if cloud.is_none() {
+        // A running cloud is left as it was found.
+        c.call(Method::DELETE, format!("{}/v2.0/networks/{net}", c.network), None).await?;
+    }
     drop(cloud);
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! measured here, never asserted in tests.
 
 mod boot;
+mod cloud_load;
 mod rpc;
 mod scheduler;
 mod tokens;
@@ -25,6 +26,9 @@ pub enum Bench {
     /// RPC calls and casts per second with latency percentiles, in-process
     /// and over RabbitMQ (--transport-url) in the same run.
     Rpc(rpc::Args),
+    /// What a running multi-host cloud (scripts/cloud) costs to keep alive:
+    /// each process's CPU and the broker's, and the broker's traffic.
+    CloudLoad(cloud_load::Args),
 }
 
 pub async fn run(b: Bench) -> anyhow::Result<()> {
@@ -33,6 +37,7 @@ pub async fn run(b: Bench) -> anyhow::Result<()> {
         Bench::Scheduler(args) => scheduler::run(args),
         Bench::Boot(args) => boot::run(args).await,
         Bench::Rpc(args) => rpc::run(args).await,
+        Bench::CloudLoad(args) => cloud_load::run(args).await,
     }
 }
 

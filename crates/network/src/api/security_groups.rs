@@ -134,24 +134,15 @@ pub async fn default_group(net: &Network, conn: &mut AnyConnection, project: &st
         return Ok(id);
     }
     let id = common::new_id();
-    let claimed = net
-        .store
-        .db()
+    let db = net.store.db();
+    let claim = db
         .q("INSERT INTO default_security_group (project_id, security_group_id) VALUES (?, ?)")
         .bind(project)
-        .bind(&id)
-        .execute(&mut *conn)
-        .await
-        .map_err(DbError::from);
-    match claimed {
-        Ok(_) => {}
-        Err(e) if e.is_unique_violation() => {
-            if let Some(theirs) = existing_default(net, conn, project).await? {
-                return Ok(theirs);
-            }
-            return Err(e.into());
-        }
-        Err(e) => return Err(e.into()),
+        .bind(&id);
+    if !db.insert_unless_duplicate(&mut *conn, claim).await? {
+        return existing_default(net, conn, project).await?.ok_or_else(|| {
+            NetworkError::Db(DbError::Column { column: "default_security_group".into(), reason: "vanished".into() })
+        });
     }
     let attrs = json!({"name": "default", "description": "Default security group"});
     let g = Record::new(id.clone(), project.to_string(), attrs.as_object().cloned().unwrap_or_default());

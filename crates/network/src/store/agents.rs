@@ -8,19 +8,12 @@ use crate::error::Result;
 impl Store {
     /// Binds; binding twice is not an error.
     pub async fn bind_agent(&self, conn: &mut AnyConnection, agent_id: &str, resource_id: &str) -> Result<bool> {
-        let r = self
+        let insert = self
             .db
             .q("INSERT INTO agent_binding (agent_id, resource_id) VALUES (?, ?)")
             .bind(agent_id)
-            .bind(resource_id)
-            .execute(conn)
-            .await
-            .map_err(DbError::from);
-        match r {
-            Ok(_) => Ok(true),
-            Err(e) if e.is_unique_violation() => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+            .bind(resource_id);
+        Ok(self.db.insert_unless_duplicate(conn, insert).await?)
     }
 
     /// Whether the binding existed.
