@@ -90,6 +90,9 @@ impl From<ComputeError> for bus::RemoteError {
             ComputeError::OverLimit(_) => "OverLimit",
             ComputeError::NoValidHost(_) => "NoValidHost",
             ComputeError::Upstream(_) => "Upstream",
+            // The conductor's database or broker is down: the API answers 503.
+            ComputeError::Db(d) if d.is_unavailable() => "Upstream",
+            ComputeError::Bus(b) if b.is_unavailable() => "Upstream",
             _ => "Internal",
         };
         bus::RemoteError::new(kind, e.to_string())

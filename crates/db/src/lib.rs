@@ -64,9 +64,11 @@ impl DbError {
             // SQLSTATE class 08 is a connection exception on every engine; 57P0x
             // is PostgreSQL shutting down or starting; MariaDB says the rest
             // (shutdown in progress, connection killed) only in the message.
+            // 55P03: PostgreSQL's lock_timeout, the twin of MariaDB's lock wait
+            // timeout (another writer held the database too long).
             sqlx::Error::Database(d) => {
                 let code = d.code().unwrap_or_default();
-                code.starts_with("08") || code.starts_with("57P0") || is_lost_server(d.message())
+                code.starts_with("08") || code.starts_with("57P0") || code == "55P03" || is_lost_server(d.message())
             }
             _ => false,
         }
@@ -75,9 +77,16 @@ impl DbError {
 
 fn is_lost_server(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
-    ["shutdown in progress", "server has gone away", "lost connection", "connection was killed", "too many connections"]
-        .iter()
-        .any(|s| m.contains(s))
+    [
+        "shutdown in progress",
+        "server has gone away",
+        "lost connection",
+        "connection was killed",
+        "too many connections",
+        "lock wait timeout exceeded",
+    ]
+    .iter()
+    .any(|s| m.contains(s))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,6 +102,8 @@ pub struct Db {
     dialect: Dialect,
     /// This process's writers queue here; see [`Db::begin_write`].
     write_lock: Mutex<()>,
+    /// How long a writer waits for its turn or a connection.
+    pool_timeout: Duration,
 }
 
 /// A write transaction; commits with [`WriteTx::commit`], rolls back on drop.
@@ -148,12 +159,21 @@ impl Db {
                         // then reads sees every write made before its turn.
                         conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED").await?;
                     }
+                    // A writer waits for its turn (the row lock of `begin_write`)
+                    // as long as for a connection, then answers 503.
+                    let wait = pool_timeout.as_secs().max(1);
+                    if dialect == Dialect::MySql {
+                        conn.execute(format!("SET SESSION innodb_lock_wait_timeout = {wait}").as_str()).await?;
+                    }
+                    if dialect == Dialect::Postgres {
+                        conn.execute(format!("SET lock_timeout = '{wait}s'").as_str()).await?;
+                    }
                     Ok(())
                 })
             })
             .connect(&url)
             .await?;
-        Ok(Db { pool, dialect, write_lock: Mutex::new(()) })
+        Ok(Db { pool, dialect, write_lock: Mutex::new(()), pool_timeout })
     }
 
     /// Creates the database `name` on the server `server_url` names (an oslo.db
@@ -237,7 +257,11 @@ impl Db {
     /// (a free address, a host with room) rely on this; with READ COMMITTED,
     /// each sees every write committed before its turn.
     pub async fn begin_write(&self) -> Result<WriteTx<'_>, DbError> {
-        let guard = self.write_lock.lock().await;
+        // Bounded like a connection: with the database down, the writers
+        // queued behind the one waiting for it answer 503 in time too.
+        let guard = tokio::time::timeout(self.pool_timeout, self.write_lock.lock())
+            .await
+            .map_err(|_| DbError::Sqlx(sqlx::Error::PoolTimedOut))?;
         let mut tx = self.pool.begin().await?;
         if self.dialect != Dialect::Sqlite {
             tx.execute("SELECT n FROM write_serial WHERE id = 1 FOR UPDATE").await?;

@@ -23,29 +23,31 @@ pub(crate) async fn run(db: &Db, migrations: &[Migration]) -> Result<(), DbError
     // Processes starting together on one server take turns: the first applies
     // what is missing, the others then find it applied. The lock belongs to
     // this connection and goes with it.
+    // (SQLite needs none: one process opens a file, and an in-memory pool
+    // has a single connection, which `apply` needs.)
+    if db.dialect() == Dialect::Sqlite {
+        return apply(db, migrations).await;
+    }
     let mut lock = db.pool().acquire().await?;
-    match db.dialect() {
-        Dialect::Sqlite => {}
-        Dialect::MySql => {
-            let got: Option<i64> =
-                sqlx::query_scalar("SELECT GET_LOCK('ferrostack_migrate', 600)").fetch_one(&mut *lock).await?;
-            if got != Some(1) {
-                return Err(DbError::Sqlx(sqlx::Error::PoolTimedOut));
-            }
+    if db.dialect() == Dialect::MySql {
+        let got: Option<i64> =
+            sqlx::query_scalar("SELECT GET_LOCK('ferrostack_migrate', 600)").fetch_one(&mut *lock).await?;
+        if got != Some(1) {
+            return Err(DbError::Sqlx(sqlx::Error::PoolTimedOut));
         }
-        Dialect::Postgres => {
-            lock.execute("SELECT pg_advisory_lock(7300733)").await?;
-        }
+    } else {
+        lock.execute("SELECT pg_advisory_lock(7300733)").await?;
     }
     let result = apply(db, migrations).await;
-    match db.dialect() {
-        Dialect::Sqlite => {}
-        Dialect::MySql => {
-            lock.execute("DO RELEASE_LOCK('ferrostack_migrate')").await?;
-        }
-        Dialect::Postgres => {
-            lock.execute("SELECT pg_advisory_unlock(7300733)").await?;
-        }
+    let release = if db.dialect() == Dialect::MySql {
+        "DO RELEASE_LOCK('ferrostack_migrate')"
+    } else {
+        "SELECT pg_advisory_unlock(7300733)"
+    };
+    if let Err(e) = lock.execute(release).await {
+        // The lock goes with its connection: do not hand that one back.
+        tracing::warn!(error = %e, "could not release the migration lock; closing its connection");
+        lock.detach();
     }
     result
 }

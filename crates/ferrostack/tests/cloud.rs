@@ -27,6 +27,17 @@ use common::Session;
 
 static ONE_CLOUD: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// Sets its flag when dropped: a load or chaos task told to stop even when
+/// the test fails (a panic unwinds past the normal stop), before the cloud
+/// is taken down.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 const SETTLE: Duration = Duration::from_secs(240);
 
 /// A cloud from `scripts/cloud up`, taken down when dropped (its logs are
@@ -418,6 +429,7 @@ async fn three_hosts_boot_across_hosts_and_survive_random_crashes() {
     const SERVERS: usize = 200;
     const WORKERS: usize = 8;
     let stop = Arc::new(AtomicBool::new(false));
+    let _stop = StopOnDrop(stop.clone());
     let chaos = {
         let stop = stop.clone();
         // Every process in turn, in a random order each round, so each kind
