@@ -252,3 +252,13 @@ pub fn router(svc: Arc<ComputeApi>, tokens: Arc<TokenCache>) -> Router {
 async fn not_found() -> ApiError {
     ApiError::not_found("The resource could not be found.")
 }
+
+/// A lookup that found nothing becomes `instead` (the 400 Nova answers for a
+/// bad reference); any other failure, such as the database being down (503),
+/// keeps its own status.
+pub(crate) fn only_missing(e: ComputeError, instead: impl FnOnce() -> ComputeError) -> ComputeError {
+    match e {
+        ComputeError::NotFound(_) => instead(),
+        other => other,
+    }
+}

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use super::servers::{check_lock, host_statuses, visible};
 use super::views::ServerView;
-use super::{admin_only, bad, json_body, ComputeApi, State};
+use super::{admin_only, bad, json_body, only_missing, ComputeApi, State};
 use compute_rpc::host::{ComputeHostClient, InstanceRef, PasswordArgs, RebootArgs};
 use saga::Saga;
 
@@ -344,7 +344,7 @@ pub async fn action(
             };
             let flavor = super::flavors::usable(svc, &auth, &flavor_ref)
                 .await
-                .map_err(|_| bad(format!("Flavor {flavor_ref} could not be found.")))?;
+                .map_err(|e| only_missing(e, || bad(format!("Flavor {flavor_ref} could not be found."))))?;
             if flavor.flavorid == i.flavor.flavorid {
                 return Err(bad("When resizing, instances must change flavor!"));
             }
@@ -739,7 +739,11 @@ async fn rebuild(
     let key_name = if v.at_least(2, 54) { m.get("key_name").cloned() } else { None };
     let key_data = match &key_name {
         Some(Value::String(k)) => Some(Some(
-            svc.store.keypair(&auth.user_id, k).await.map_err(|_| bad("Invalid key_name provided."))?.public_key,
+            svc.store
+                .keypair(&auth.user_id, k)
+                .await
+                .map_err(|e| only_missing(e, || bad("Invalid key_name provided.")))?
+                .public_key,
         )),
         Some(Value::Null) => Some(None),
         _ => None,

@@ -14,7 +14,7 @@ use reqwest::Method;
 use serde_json::{json, Map, Value};
 
 use super::views::{self, ServerView};
-use super::{bad, body_object, json_body, ComputeApi, State};
+use super::{bad, body_object, json_body, only_missing, ComputeApi, State};
 use crate::error::{ComputeError, Result};
 use crate::model::{vm_state, Instance, RequestedNetwork, RequestedNetworks};
 use crate::sagas::build::{saga_id as build_saga_id, Build, BuildParams};
@@ -803,7 +803,7 @@ pub async fn create(
     let flavor = match super::flavors::usable(&svc, &auth, &flavor_ref).await {
         Ok(f) if !f.disabled => f,
         Ok(_) => return Err(bad(format!("Flavor {flavor_ref} is disabled."))),
-        Err(_) => return Err(bad(format!("Flavor {flavor_ref} could not be found."))),
+        Err(e) => return Err(only_missing(e, || bad(format!("Flavor {flavor_ref} could not be found.")))),
     };
     // Volumes are not offered: only an image-backed root disk.
     let bdm = m.get("block_device_mapping_v2").and_then(Value::as_array).cloned().unwrap_or_default();
@@ -849,9 +849,13 @@ pub async fn create(
     }
     let key_name = string_field(&m, "key_name", 255, false)?;
     let key_data = match &key_name {
-        Some(k) => {
-            Some(svc.store.keypair(&auth.user_id, k).await.map_err(|_| bad("Invalid key_name provided."))?.public_key)
-        }
+        Some(k) => Some(
+            svc.store
+                .keypair(&auth.user_id, k)
+                .await
+                .map_err(|e| only_missing(e, || bad("Invalid key_name provided.")))?
+                .public_key,
+        ),
         None => None,
     };
     let groups: Vec<String> = match m.get("security_groups") {
@@ -963,7 +967,8 @@ pub async fn create(
         hints.as_object().cloned().ok_or_else(|| bad("Invalid input for field/attribute os:scheduler_hints."))?;
     let group = match hints.get("group") {
         Some(Value::String(g)) => {
-            let g = svc.store.group(g).await.map_err(|_| bad(format!("Invalid server group {g}")))?;
+            let g =
+                svc.store.group(g).await.map_err(|e| only_missing(e, || bad(format!("Invalid server group {g}"))))?;
             if g.project_id != auth.project_id.clone().unwrap_or_default() && !auth.is_admin() {
                 return Err(bad(format!("Invalid server group {}", g.id)));
             }
