@@ -75,7 +75,8 @@ impl ComputeError {
             "OverQuota" => ComputeError::OverQuota(message),
             "OverLimit" => ComputeError::OverLimit(message),
             "NoValidHost" => ComputeError::NoValidHost(message),
-            "Upstream" => ComputeError::Upstream(message),
+            // A dependency of the other side was down (its "Unavailable").
+            "Upstream" | "Unavailable" => ComputeError::Upstream(message),
             "NotImplemented" => ComputeError::NotImplemented(message),
             "PortBindingFailed" => ComputeError::PortBindingFailed(message),
             _ => ComputeError::Internal(message),

@@ -90,9 +90,10 @@ impl From<ComputeError> for bus::RemoteError {
             ComputeError::OverLimit(_) => "OverLimit",
             ComputeError::NoValidHost(_) => "NoValidHost",
             ComputeError::Upstream(_) => "Upstream",
-            // The conductor's database or broker is down: the API answers 503.
-            ComputeError::Db(d) if d.is_unavailable() => "Upstream",
-            ComputeError::Bus(b) if b.is_unavailable() => "Upstream",
+            // The conductor's database or broker is down: the API answers 503,
+            // a saga step tries again.
+            ComputeError::Db(d) if d.is_unavailable() => saga::UNAVAILABLE,
+            ComputeError::Bus(b) if b.is_unavailable() => saga::UNAVAILABLE,
             _ => "Internal",
         };
         bus::RemoteError::new(kind, e.to_string())

@@ -242,6 +242,10 @@ async fn drive<S: Saga>(saga: &S, exec: &Executor, record: SagaRecord) -> Outcom
                         delay = FIRST_RETRY;
                         exec.save(&id, &progress).await;
                     }
+                    Err(e) if e.kind == crate::UNAVAILABLE => {
+                        tracing::warn!(step = name, error = %e, "a dependency is unreachable; trying the step again");
+                        backoff(&mut delay).await;
+                    }
                     Err(e) if steps[..=progress.done].iter().any(|s| saga.forward_only(*s)) => {
                         tracing::warn!(step = name, error = %e, "a step past the point of no return failed; retrying it");
                         backoff(&mut delay).await;

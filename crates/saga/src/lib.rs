@@ -85,6 +85,11 @@ pub struct StepError {
     pub message: String,
 }
 
+/// The kind of a failure to reach a dependency (the database, the bus): the
+/// executor tries the step again after a pause instead of unwinding, as steps
+/// may run twice. An outage then delays work instead of failing it.
+pub const UNAVAILABLE: &str = "Unavailable";
+
 impl StepError {
     pub fn new(kind: impl Into<String>, message: impl Into<String>) -> Self {
         StepError { kind: kind.into(), message: message.into() }
