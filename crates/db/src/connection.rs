@@ -56,16 +56,6 @@ impl Connection {
         })
     }
 
-    /// A connection to `url` with the default options (tests, tools).
-    pub fn to(url: impl Into<String>) -> Self {
-        Connection {
-            url: url.into(),
-            max_retries: Some(10),
-            retry_interval: Duration::from_secs(10),
-            pool_timeout: Duration::from_secs(10),
-        }
-    }
-
     /// Connects, trying again after `retry_interval` while the server cannot be
     /// reached; any other failure (a wrong password, a bad URL) ends at once.
     pub async fn open(&self) -> Result<Db, DbError> {

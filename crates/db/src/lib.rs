@@ -16,7 +16,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Executor};
 use tokio::sync::{Mutex, MutexGuard};
 
-pub use connection::{Connection, MAX_RETRIES, OPTS as DATABASE_OPTS, POOL_TIMEOUT, RETRY_INTERVAL};
+pub use connection::{Connection, OPTS as DATABASE_OPTS};
 pub use migrate::Migration;
 pub use row::RowExt;
 pub use sqlx::any::{AnyArguments, AnyRow};

@@ -555,6 +555,28 @@ async fn stream(
     (answers, live, next.load(Ordering::Relaxed) as u64)
 }
 
+/// The boot-and-delete stream of `stream`, running in the background until
+/// `finish` (or the test's end, even a failed one).
+struct Load {
+    stop: StopOnDrop,
+    task: tokio::task::JoinHandle<(Answers, BTreeSet<String>, u64)>,
+}
+
+impl Load {
+    fn start(s: &Session, f: &Arc<Fixtures>, prefix: &'static str, workers: usize) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (s, f, flag) = (s.clone(), f.clone(), stop.clone());
+        let task = tokio::spawn(async move { stream(&s, &f, prefix, workers, &flag).await });
+        Load { stop: StopOnDrop(stop), task }
+    }
+
+    /// Stops it and waits for what is under way; what it saw.
+    async fn finish(self) -> (Answers, BTreeSet<String>, u64) {
+        self.stop.0.store(true, Ordering::Relaxed);
+        self.task.await.unwrap()
+    }
+}
+
 /// Runs `script` (bash, with scripts/lib/services.sh loaded) and returns when
 /// it has.
 fn services_sh(script: &str) {
@@ -588,11 +610,7 @@ async fn boots_ride_out_a_broker_restart() {
     let probe = probe_server(&s, &f).await;
     let mut live = BTreeSet::from([probe.clone()]);
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let load = {
-        let (s, f, stop) = (s.clone(), f.clone(), stop.clone());
-        tokio::spawn(async move { stream(&s, &f, "broker-", 4, &stop).await })
-    };
+    let load = Load::start(&s, &f, "broker-", 4);
     tokio::time::sleep(Duration::from_secs(5)).await;
     let went = Instant::now();
     tokio::task::spawn_blocking(|| services_sh("rabbitmqctl -q shutdown && start_rabbitmq")).await.unwrap();
@@ -605,8 +623,7 @@ async fn boots_ride_out_a_broker_restart() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     tokio::time::sleep(Duration::from_secs(10)).await;
-    stop.store(true, Ordering::Relaxed);
-    let (answers, streamed, boots) = load.await.unwrap();
+    let (answers, streamed, boots) = load.finish().await;
     live.extend(streamed);
 
     let counts = check_settled(&cloud, &s, &live, "").await;
@@ -626,18 +643,13 @@ async fn nothing_acknowledged_is_lost_across_a_database_restart() {
     let s = cloud.admin().await;
     let f = Arc::new(fixtures(&s).await);
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let load = {
-        let (s, f, stop) = (s.clone(), f.clone(), stop.clone());
-        tokio::spawn(async move { stream(&s, &f, "db-", 4, &stop).await })
-    };
+    let load = Load::start(&s, &f, "db-", 4);
     tokio::time::sleep(Duration::from_secs(5)).await;
     let went = Instant::now();
     tokio::task::spawn_blocking(|| services_sh("mariadb-admin shutdown && sleep 15 && start_mariadb")).await.unwrap();
     let down_for = went.elapsed();
     tokio::time::sleep(Duration::from_secs(10)).await;
-    stop.store(true, Ordering::Relaxed);
-    let (answers, live, boots) = load.await.unwrap();
+    let (answers, live, boots) = load.finish().await;
 
     let counts = check_settled(&cloud, &s, &live, "db-").await;
     print_counts(&format!("database restart: {boots} boots by 4 workers, half deleted"), &counts, &answers);
