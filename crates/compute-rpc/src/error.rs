@@ -28,6 +28,10 @@ pub enum ComputeError {
     /// Another service (network, image, identity) failed us.
     #[error("{0}")]
     Upstream(String),
+    /// Another service, or its database, is down for now (it answered 503
+    /// or could not be reached): a saga step tries again.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("{0}")]
     Internal(String),
     /// The driver cannot do this at all (501).
@@ -40,6 +44,10 @@ pub enum ComputeError {
     #[error(transparent)]
     Bus(BusError),
 }
+
+/// The kind of a failure that passes when a dependency returns (the saga
+/// executor's `saga::UNAVAILABLE`).
+pub const UNAVAILABLE: &str = "Unavailable";
 
 pub type Result<T, E = ComputeError> = std::result::Result<T, E>;
 
@@ -56,6 +64,7 @@ impl ComputeError {
             ComputeError::OverLimit(_) => "OverLimit",
             ComputeError::NoValidHost(_) => "NoValidHost",
             ComputeError::Upstream(_) => "Upstream",
+            ComputeError::Unavailable(_) => UNAVAILABLE,
             ComputeError::NotImplemented(_) => "NotImplemented",
             ComputeError::PortBindingFailed(_) => "PortBindingFailed",
             ComputeError::Internal(_) => "Internal",
@@ -75,8 +84,9 @@ impl ComputeError {
             "OverQuota" => ComputeError::OverQuota(message),
             "OverLimit" => ComputeError::OverLimit(message),
             "NoValidHost" => ComputeError::NoValidHost(message),
-            // A dependency of the other side was down (its "Unavailable").
-            "Upstream" | "Unavailable" => ComputeError::Upstream(message),
+            "Upstream" => ComputeError::Upstream(message),
+            // A dependency of the other side was down.
+            UNAVAILABLE => ComputeError::Unavailable(message),
             "NotImplemented" => ComputeError::NotImplemented(message),
             "PortBindingFailed" => ComputeError::PortBindingFailed(message),
             _ => ComputeError::Internal(message),
@@ -97,5 +107,32 @@ impl From<BusError> for ComputeError {
             BusError::Remote { error, .. } => ComputeError::from_kind(&error.kind, error.message),
             other => ComputeError::Bus(other),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::remote_error;
+    use reqwest::StatusCode;
+    use serde_json::json;
+
+    #[test]
+    fn a_service_answering_503_is_unavailable_and_stays_so_across_the_bus() {
+        let body = json!({"NeutronError": {"type": "ServiceUnavailable", "message": "The database is unavailable"}});
+        let e = remote_error("network", StatusCode::SERVICE_UNAVAILABLE, &body);
+        assert!(matches!(e, ComputeError::Unavailable(_)), "{e:?}");
+        let sent = RemoteError::from(e);
+        assert_eq!(sent.kind, UNAVAILABLE);
+        let back = ComputeError::from_kind(&sent.kind, sent.message);
+        assert!(matches!(back, ComputeError::Unavailable(ref m) if m.contains("database is unavailable")), "{back:?}");
+    }
+
+    #[test]
+    fn other_failures_of_a_service_keep_their_kinds() {
+        let body = json!({"message": "boom"});
+        assert!(matches!(remote_error("image", StatusCode::INTERNAL_SERVER_ERROR, &body), ComputeError::Upstream(_)));
+        assert!(matches!(remote_error("image", StatusCode::NOT_FOUND, &body), ComputeError::NotFound(_)));
+        assert!(matches!(remote_error("image", StatusCode::CONFLICT, &body), ComputeError::Conflict(_)));
     }
 }

@@ -41,6 +41,16 @@ fn upstream(what: &str, e: impl std::fmt::Display) -> ComputeError {
     ComputeError::Upstream(format!("{what}: {e}"))
 }
 
+/// A request that got no answer: a service that is down or restarting is
+/// unavailable for now; anything else is the other service's failure.
+fn unanswered(what: &str, e: reqwest::Error) -> ComputeError {
+    if e.is_connect() || e.is_timeout() {
+        ComputeError::Unavailable(format!("{what} is unreachable: {e}"))
+    } else {
+        upstream(what, e)
+    }
+}
+
 impl ServiceSession {
     pub fn new(user: ServiceUser) -> ServiceSession {
         let http = reqwest::Client::builder()
@@ -57,9 +67,13 @@ impl ServiceSession {
             {"name": u.username, "domain": {"name": u.user_domain_name}, "password": u.password}}},
             "scope": {"project": {"name": u.project_name, "domain": {"name": u.project_domain_name}}}}});
         let url = format!("{}/auth/tokens", u.auth_url.trim_end_matches('/'));
-        let resp = self.http.post(&url).json(&body).send().await.map_err(|e| upstream("identity", e))?;
+        let resp = self.http.post(&url).json(&body).send().await.map_err(|e| unanswered("identity", e))?;
         if resp.status() != StatusCode::CREATED {
-            return Err(upstream("identity", format!("service login as {} answered {}", u.username, resp.status())));
+            let message = format!("service login as {} answered {}", u.username, resp.status());
+            if resp.status() == StatusCode::SERVICE_UNAVAILABLE {
+                return Err(ComputeError::Unavailable(format!("identity: {message}")));
+            }
+            return Err(upstream("identity", message));
         }
         let value = resp.headers().get("x-subject-token").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
         let body: Value = resp.json().await.map_err(|e| upstream("identity", e))?;
@@ -127,7 +141,7 @@ impl ServiceSession {
             if let Some((b, media_type)) = body {
                 req = req.header(reqwest::header::CONTENT_TYPE, media_type).body(b.to_string());
             }
-            let resp = req.send().await.map_err(|e| upstream(service_type, e))?;
+            let resp = req.send().await.map_err(|e| unanswered(service_type, e))?;
             let status = resp.status();
             if status == StatusCode::UNAUTHORIZED && user_token.is_none() && attempt == 0 {
                 self.forget().await;
@@ -158,7 +172,7 @@ impl ServiceSession {
             .body(data)
             .send()
             .await
-            .map_err(|e| upstream(service_type, e))?;
+            .map_err(|e| unanswered(service_type, e))?;
         Ok(resp.status())
     }
 
@@ -196,6 +210,7 @@ pub fn remote_error(service_type: &str, status: StatusCode, body: &Value) -> Com
         403 => ComputeError::Forbidden(message),
         404 => ComputeError::NotFound(message),
         409 => ComputeError::Conflict(message),
+        503 => ComputeError::Unavailable(format!("{service_type} answered {status}: {message}")),
         _ => ComputeError::Upstream(format!("{service_type} answered {status}: {message}")),
     }
 }

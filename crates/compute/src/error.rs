@@ -27,6 +27,10 @@ pub enum ComputeError {
     /// Another service (network, image, identity) failed us.
     #[error("{0}")]
     Upstream(String),
+    /// Another service or this one's database is down for now: the API
+    /// answers 503, a saga step tries again.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("{0}")]
     Internal(String),
     /// The driver cannot do this at all (501).
@@ -61,6 +65,7 @@ impl From<ComputeError> for ApiError {
             ComputeError::OverLimit(_) => Fault::new(413, m),
             ComputeError::NoValidHost(_) => Fault::bad_request(m),
             ComputeError::Upstream(_) => Fault::new(503, m),
+            ComputeError::Unavailable(_) => Fault::unavailable(m),
             ComputeError::NotImplemented(_) => Fault::new(501, m),
             ComputeError::Db(ref d) if d.is_unavailable() => Fault::unavailable(m),
             ComputeError::Bus(ref b) if b.is_unavailable() => Fault::unavailable(m),
@@ -90,6 +95,7 @@ impl From<ComputeError> for bus::RemoteError {
             ComputeError::OverLimit(_) => "OverLimit",
             ComputeError::NoValidHost(_) => "NoValidHost",
             ComputeError::Upstream(_) => "Upstream",
+            ComputeError::Unavailable(_) => saga::UNAVAILABLE,
             // The conductor's database or broker is down: the API answers 503,
             // a saga step tries again.
             ComputeError::Db(d) if d.is_unavailable() => saga::UNAVAILABLE,
@@ -114,6 +120,7 @@ impl From<compute_rpc::ComputeError> for ComputeError {
             Shared::OverLimit(m) => ComputeError::OverLimit(m),
             Shared::NoValidHost(m) => ComputeError::NoValidHost(m),
             Shared::Upstream(m) => ComputeError::Upstream(m),
+            Shared::Unavailable(m) => ComputeError::Unavailable(m),
             Shared::Internal(m) | Shared::PortBindingFailed(m) => ComputeError::Internal(m),
             Shared::NotImplemented(m) => ComputeError::NotImplemented(m),
             Shared::Bus(e) => ComputeError::Bus(e),

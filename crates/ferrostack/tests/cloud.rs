@@ -54,6 +54,11 @@ fn script() -> PathBuf {
 
 impl Cloud {
     fn up(name: &'static str, hosts: usize) -> Option<Cloud> {
+        Cloud::up_with(name, &["--hosts", &hosts.to_string()])
+    }
+
+    /// `scripts/cloud up` with `args`.
+    fn up_with(name: &'static str, args: &[&str]) -> Option<Cloud> {
         if std::env::var("FERROSTACK_TEST_CLOUD").as_deref() != Ok("1") {
             eprintln!(
                 "skipped: set FERROSTACK_TEST_CLOUD=1 (root; installs RabbitMQ and MariaDB) to run the cloud tests"
@@ -62,7 +67,7 @@ impl Cloud {
         }
         let dir = tempfile::tempdir().unwrap();
         let cloud = Cloud { state: dir.path().join("cloud"), _dir: dir, name };
-        let out = cloud.run(&["up", "--hosts", &hosts.to_string()]);
+        let out = cloud.run(&[&["up"], args].concat());
         assert!(out.status.success(), "scripts/cloud up: {}{}", cloud.stdout(&out), cloud.stderr(&out));
         print!("{}", cloud.stdout(&out));
         Some(cloud)
@@ -421,17 +426,23 @@ fn print_counts(title: &str, counts: &BTreeMap<&'static str, u64>, answers: &Ans
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_hosts_boot_across_hosts_and_survive_random_crashes() {
     let _turn = ONE_CLOUD.lock().await;
-    let Some(cloud) = Cloud::up("chaos", 3) else { return };
+    // Two of each of compute-api, scheduler and conductor, sharing the work.
+    let Some(cloud) = Cloud::up_with("chaos", &["--hosts", "3", "--controllers", "2"]) else { return };
     let s = cloud.admin().await;
     let f = Arc::new(fixtures(&s).await);
+    let second_api = s.with_endpoint("compute", "http://127.0.0.1:8874/v2.1");
 
-    // 200 boots, every other one deleted once up, 8 at a time.
+    // 200 boots or more — until every process has been killed once — every
+    // other one deleted once up, 8 at a time, half of the workers through
+    // each compute-api.
     const SERVERS: usize = 200;
+    const AT_MOST: usize = 1000;
     const WORKERS: usize = 8;
     let stop = Arc::new(AtomicBool::new(false));
     let _stop = StopOnDrop(stop.clone());
+    let every_one_killed = Arc::new(AtomicBool::new(false));
     let chaos = {
-        let stop = stop.clone();
+        let (stop, every_one_killed) = (stop.clone(), every_one_killed.clone());
         // Every process in turn, in a random order each round, so each kind
         // (conductor, scheduler, a host, an agent…) is hit.
         let mut processes = cloud.processes();
@@ -440,11 +451,14 @@ async fn three_hosts_boot_across_hosts_and_survive_random_crashes() {
             let mut killed = Vec::new();
             let mut round = Vec::new();
             while !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(rand::thread_rng().gen_range(1500..3000)));
+                std::thread::sleep(Duration::from_millis(rand::thread_rng().gen_range(1000..2000)));
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
                 if round.is_empty() {
+                    if !killed.is_empty() {
+                        every_one_killed.store(true, Ordering::Relaxed);
+                    }
                     processes.shuffle(&mut rand::thread_rng());
                     round = processes.clone();
                 }
@@ -463,15 +477,16 @@ async fn three_hosts_boot_across_hosts_and_survive_random_crashes() {
     };
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut workers = Vec::new();
-    for _ in 0..WORKERS {
-        let (s, f, next) = (s.clone(), f.clone(), next.clone());
+    for w in 0..WORKERS {
+        let s = if w % 2 == 0 { s.clone() } else { second_api.clone() };
+        let (f, next, every_one_killed) = (f.clone(), next.clone(), every_one_killed.clone());
         workers.push(tokio::spawn(async move {
             let mut answers = Answers::default();
             let mut live = BTreeSet::new();
             let mut spots: BTreeMap<String, u64> = BTreeMap::new();
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= SERVERS {
+                if (i >= SERVERS && every_one_killed.load(Ordering::Relaxed)) || i >= AT_MOST {
                     break;
                 }
                 let name = format!("chaos-{i}");
@@ -505,10 +520,21 @@ async fn three_hosts_boot_across_hosts_and_survive_random_crashes() {
 
     let mut counts = check_settled(&cloud, &s, &live, "chaos-").await;
     counts.insert("processes killed and restarted", killed.len() as u64);
-    print_counts("chaos: 200 boots, half deleted, 3 hosts", &counts, &answers);
+    // Each worker stopped at one number past the boots it made.
+    let boots = next.load(Ordering::Relaxed) - WORKERS;
+    print_counts(&format!("chaos: {boots} boots, half deleted, 3 hosts, 2 controllers"), &counts, &answers);
     println!("  killed: {}", killed.join(" "));
     println!("  servers landed on: {spots:?}");
+    // Both conductors ran sagas (the logs of a killed one's earlier lives too).
+    let finished_by = |conductor: &str| {
+        std::fs::read_to_string(cloud.state.join("logs").join(format!("{conductor}.log")))
+            .map(|log| log.matches("saga done").count())
+            .unwrap_or(0)
+    };
+    let (first, second) = (finished_by("conductor"), finished_by("conductor-2"));
+    println!("  sagas finished by conductor: {first}, by conductor-2: {second}");
     assert!(spots.len() >= 2, "servers landed on several hosts: {spots:?}");
+    assert!(first > 0 && second > 0, "both conductors share the work");
     assert!(answers.other.is_empty(), "answers that were neither success nor 503: {:?}", answers.other);
 }
 

@@ -155,4 +155,9 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "a new port's MAC is checked against the others by index",
         statements: &["CREATE INDEX port_mac ON port (mac_address)"],
     },
+    Migration {
+        version: 3,
+        description: "a host's agents are found by index (a binding, a state report), among thousands",
+        statements: &["CREATE INDEX agent_host ON agent (host)"],
+    },
 ];

@@ -159,17 +159,28 @@ impl Executor {
     /// Writes progress, retrying while the log cannot be written: a step
     /// done but not recorded would only be run again, but running on
     /// without a record would lose track of it.
-    async fn save(&self, id: &str, progress: &Progress) {
+    /// Whether it is still ours: false when another service took the saga
+    /// over (it thought this one had stopped), and this run must stop.
+    async fn save(&self, id: &str, progress: &Progress) -> bool {
         let mut delay = FIRST_RETRY;
-        while let Err(e) = self.log.save(id, progress).await {
-            tracing::warn!(error = %e, "cannot record saga progress; retrying");
-            backoff(&mut delay).await;
+        loop {
+            match self.log.save(id, &self.owner, progress).await {
+                Ok(true) => return true,
+                Ok(false) => {
+                    tracing::warn!("another service has taken the saga over; it goes on from its last record there");
+                    return false;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot record saga progress; retrying");
+                    backoff(&mut delay).await;
+                }
+            }
         }
     }
 
     async fn finish(&self, id: &str) {
         let mut delay = FIRST_RETRY;
-        while let Err(e) = self.log.finish(id).await {
+        while let Err(e) = self.log.finish(id, &self.owner).await {
             tracing::warn!(error = %e, "cannot remove an ended saga; retrying");
             backoff(&mut delay).await;
         }
@@ -240,7 +251,9 @@ async fn drive<S: Saga>(saga: &S, exec: &Executor, record: SagaRecord) -> Outcom
                         ctx.outputs = progress.outputs.clone();
                         progress.done += 1;
                         delay = FIRST_RETRY;
-                        exec.save(&id, &progress).await;
+                        if !exec.save(&id, &progress).await {
+                            return Outcome::Busy;
+                        }
                     }
                     Err(e) if e.kind == crate::UNAVAILABLE => {
                         tracing::warn!(step = name, error = %e, "a dependency is unreachable; trying the step again");
@@ -257,7 +270,9 @@ async fn drive<S: Saga>(saga: &S, exec: &Executor, record: SagaRecord) -> Outcom
                         progress.undo_left = progress.done + 1;
                         progress.error = Some(e);
                         delay = FIRST_RETRY;
-                        exec.save(&id, &progress).await;
+                        if !exec.save(&id, &progress).await {
+                            return Outcome::Busy;
+                        }
                     }
                 }
             }
@@ -285,7 +300,9 @@ async fn drive<S: Saga>(saga: &S, exec: &Executor, record: SagaRecord) -> Outcom
                         tracing::debug!(step = step.name(), "saga step undone");
                         progress.undo_left = progress.undo_left.min(steps.len()) - 1;
                         delay = FIRST_RETRY;
-                        exec.save(&id, &progress).await;
+                        if !exec.save(&id, &progress).await {
+                            return Outcome::Busy;
+                        }
                     }
                     Err(e) => {
                         tracing::warn!(step = step.name(), error = %e, "undo failed; retrying");

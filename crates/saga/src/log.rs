@@ -62,12 +62,16 @@ pub trait SagaLog: Send + Sync + 'static {
     /// left as it is: creating is idempotent.
     async fn create(&self, record: &SagaRecord) -> Result<(), LogError>;
     async fn load(&self, id: &str) -> Result<Option<SagaRecord>, LogError>;
-    /// Takes the saga up as `owner`, unless another owner holds it.
+    /// Takes the saga up as `owner`, unless another owner holds it (a log
+    /// may count an owner that has stopped as holding nothing); whether it did.
     async fn adopt(&self, id: &str, owner: &str) -> Result<bool, LogError>;
-    async fn save(&self, id: &str, progress: &Progress) -> Result<(), LogError>;
-    /// The saga ended (done or unwound): its record goes.
-    async fn finish(&self, id: &str) -> Result<(), LogError>;
-    /// Every saga not ended that `owner` holds or nobody holds.
+    /// Records progress made by `owner`; false when another owner has taken
+    /// the saga over since (the run that asked then stops).
+    async fn save(&self, id: &str, owner: &str, progress: &Progress) -> Result<bool, LogError>;
+    /// The saga ended (done or unwound): its record goes, if `owner` still
+    /// holds it.
+    async fn finish(&self, id: &str, owner: &str) -> Result<(), LogError>;
+    /// Every saga not ended that `owner` may adopt.
     async fn unfinished(&self, owner: &str) -> Result<Vec<SagaRecord>, LogError>;
 }
 
@@ -114,15 +118,21 @@ impl SagaLog for MemoryLog {
         }
     }
 
-    async fn save(&self, id: &str, progress: &Progress) -> Result<(), LogError> {
-        if let Some(r) = self.lock().get_mut(id) {
-            r.progress = progress.clone();
+    async fn save(&self, id: &str, owner: &str, progress: &Progress) -> Result<bool, LogError> {
+        match self.lock().get_mut(id) {
+            Some(r) if r.owner.as_deref().is_none_or(|o| o == owner) => {
+                r.progress = progress.clone();
+                Ok(true)
+            }
+            _ => Ok(false),
         }
-        Ok(())
     }
 
-    async fn finish(&self, id: &str) -> Result<(), LogError> {
-        self.lock().remove(id);
+    async fn finish(&self, id: &str, owner: &str) -> Result<(), LogError> {
+        let mut records = self.lock();
+        if records.get(id).is_some_and(|r| r.owner.as_deref().is_none_or(|o| o == owner)) {
+            records.remove(id);
+        }
         Ok(())
     }
 

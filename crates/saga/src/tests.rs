@@ -164,6 +164,21 @@ async fn a_saga_held_by_another_owner_is_left_alone() {
     assert!(world.set().is_empty());
 }
 
+#[tokio::test]
+async fn only_the_holder_of_a_saga_records_its_progress_or_ends_it() {
+    let log = MemoryLog::default();
+    create(&log, "s1").await;
+    assert!(log.adopt("s1", "conductor-1").await.unwrap());
+    let progress = log.load("s1").await.unwrap().unwrap().progress;
+    assert!(log.save("s1", "conductor-1", &progress).await.unwrap());
+    // A run elsewhere that lost the saga hears so, and stops.
+    assert!(!log.save("s1", "conductor-2", &progress).await.unwrap());
+    log.finish("s1", "conductor-2").await.unwrap();
+    assert!(log.load("s1").await.unwrap().is_some());
+    log.finish("s1", "conductor-1").await.unwrap();
+    assert!(log.load("s1").await.unwrap().is_none());
+}
+
 fn tempfile_path(name: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("saga-stop-{}-{name}", std::process::id()))
 }

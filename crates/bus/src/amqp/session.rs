@@ -45,6 +45,11 @@ struct Confirms {
     waiting: BTreeMap<u64, oneshot::Sender<bool>>,
 }
 
+/// How long a declaration may wait for the broker's answer. A broker that
+/// stops answering without closing the connection would otherwise hold the
+/// publisher channel's turn until the heartbeats notice.
+const DECLARE_WITHIN: Duration = Duration::from_secs(10);
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -87,7 +92,10 @@ impl Link {
                 c.waiting.insert(tag, tx);
             }
             let args = BasicPublishArguments::new(exchange, routing_key);
-            self.publisher.basic_publish(properties.clone(), body, args).await.map_err(|e| self.failed(e))?;
+            // Bounded (a stalled write), but never short: a publish given up
+            // on leaves the confirm tags out of step, and the link with them.
+            let sent = self.publisher.basic_publish(properties.clone(), body, args);
+            self.within(deadline.max(Instant::now() + DECLARE_WITHIN), "a publish", sent).await?;
             rx
         };
         match tokio::time::timeout_at(deadline, confirmed).await {
@@ -109,11 +117,10 @@ impl Link {
         if lock(&self.declared).contains(queue) {
             return Ok(());
         }
-        let ch = &self.publisher;
-        ch.queue_declare(QueueDeclareArguments::new(queue).durable(durable).finish())
-            .await
-            .map_err(|e| self.failed(e))?;
-        ch.queue_bind(QueueBindArguments::new(queue, exchange, queue)).await.map_err(|e| self.failed(e))?;
+        let (ch, by) = (&self.publisher, Instant::now() + DECLARE_WITHIN);
+        let declared = ch.queue_declare(QueueDeclareArguments::new(queue).durable(durable).finish());
+        self.within(by, "a queue declaration", declared).await?;
+        self.within(by, "a queue binding", ch.queue_bind(QueueBindArguments::new(queue, exchange, queue))).await?;
         lock(&self.declared).insert(queue.to_string());
         Ok(())
     }
@@ -128,9 +135,28 @@ impl Link {
             return Ok(());
         }
         let args = ExchangeDeclareArguments::new(exchange, kind).durable(durable).finish();
-        self.publisher.exchange_declare(args).await.map_err(|e| self.failed(e))?;
+        let declared = self.publisher.exchange_declare(args);
+        self.within(Instant::now() + DECLARE_WITHIN, "an exchange declaration", declared).await?;
         lock(&self.declared).insert(key);
         Ok(())
+    }
+
+    /// `op` on this link, answered by `deadline`; a broker that fails it or
+    /// does not answer in time leaves the link to be replaced.
+    async fn within<T>(
+        &self,
+        deadline: Instant,
+        what: &str,
+        op: impl std::future::Future<Output = Result<T, amqprs::error::Error>>,
+    ) -> Result<T, BusError> {
+        match tokio::time::timeout_at(deadline, op).await {
+            Ok(done) => done.map_err(|e| self.failed(e)),
+            Err(_) => {
+                tracing::warn!(what, "the broker did not answer in time; replacing the connection");
+                self.broken.notify_one();
+                Err(BusError::Transport(format!("the broker did not answer {what} in time")))
+            }
+        }
     }
 
     /// Notes that the link is unusable and says why.

@@ -43,7 +43,8 @@ const SWEEP: std::time::Duration = std::time::Duration::from_secs(15);
 impl Conductor {
     /// The conductor of `env`, running sagas as `owner` with test `hooks`.
     pub fn new(env: Arc<SagaEnv>, owner: &str, hooks: Hooks) -> Arc<Conductor> {
-        let log: Arc<dyn saga::SagaLog> = Arc::new(env.store.clone());
+        let log: Arc<dyn saga::SagaLog> =
+            Arc::new(crate::store::sagas::ConductorSagaLog::new(env.store.clone(), env.service_down_time));
         let executor = Executor::new(log, owner, hooks);
         executor.register(Arc::new(sagas::build::Build::new(env.clone())));
         executor.register(Arc::new(sagas::delete::Delete(env.clone())));

@@ -73,6 +73,16 @@ pub fn host_failure(host: &str, e: impl std::fmt::Display) -> StepError {
     StepError::new(HOST_FAILURE, format!("on host {host}: {e}"))
 }
 
+/// A host's answer to a step: what the host needs (the network, the image
+/// service) being down for now is tried again there; any other failure is
+/// the host's, and another host may do better.
+fn from_host(host: &str, e: bus::BusError) -> StepError {
+    match compute_rpc::ComputeError::from(e) {
+        e @ compute_rpc::ComputeError::Unavailable(_) => failed(e),
+        e => host_failure(host, e),
+    }
+}
+
 impl SagaEnv {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -204,7 +214,7 @@ impl SagaEnv {
     where
         F: Future<Output = Result<T, bus::BusError>>,
     {
-        call.await.map_err(|e| host_failure(host, compute_rpc::ComputeError::from(e)))
+        call.await.map_err(|e| from_host(host, e))
     }
 
     /// A host's undo: done, or — when the host is down — left to the host,
@@ -218,7 +228,7 @@ impl SagaEnv {
             tracing::warn!(host, "the host is down; it cleans up when it comes back");
             return Ok(());
         }
-        call.await.map_err(|e| host_failure(host, compute_rpc::ComputeError::from(e)))
+        call.await.map_err(|e| from_host(host, e))
     }
 
     /// Destroys the guest on `host` unless the host is down (it then does

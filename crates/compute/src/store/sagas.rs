@@ -41,11 +41,26 @@ pub struct EventChange {
 /// A write the grouped writer makes: a saga's progress, its end, its owner,
 /// and the small records its steps leave (action events, build results).
 enum Change {
-    Save { id: String, progress: String },
-    Finish { id: String },
-    Adopt { id: String, owner: String },
+    Save {
+        id: String,
+        owner: String,
+        progress: String,
+    },
+    Finish {
+        id: String,
+        owner: String,
+    },
+    /// Taken unless a conductor seen up since `alive_since` holds it.
+    Adopt {
+        id: String,
+        owner: String,
+        alive_since: i64,
+    },
     Event(EventChange),
-    BuildResult { host: String, failed: bool },
+    BuildResult {
+        host: String,
+        failed: bool,
+    },
 }
 
 type Written = Result<bool, String>;
@@ -101,6 +116,16 @@ impl ProgressWriter {
     }
 }
 
+/// Which sagas an owner (bound first) may take: those nobody holds, its own,
+/// and those of a conductor that has not reported since a time (bound
+/// second), or is forced down, or is gone — its work is taken over.
+macro_rules! adoptable {
+    () => {
+        "(owner IS NULL OR owner = ? OR owner NOT IN \
+         (SELECT host FROM service WHERE binary_name = 'nova-conductor' AND forced_down = 0 AND last_seen_up >= ?))"
+    };
+}
+
 /// One transaction for a group of changes, in the order they came; what
 /// each answers (whether an adoption took).
 async fn write_group(db: &Db, changes: &[Change]) -> Result<Vec<bool>, db::DbError> {
@@ -109,25 +134,32 @@ async fn write_group(db: &Db, changes: &[Change]) -> Result<Vec<bool>, db::DbErr
     let mut results = Vec::with_capacity(changes.len());
     for change in changes {
         let answer = match change {
-            Change::Save { id, progress } => {
-                db.q("UPDATE saga SET progress = ?, updated_at = ? WHERE id = ?")
+            Change::Save { id, owner, progress } => {
+                let done = db
+                    .q("UPDATE saga SET progress = ?, updated_at = ? WHERE id = ? AND owner = ?")
                     .bind(progress.clone())
                     .bind(now)
                     .bind(id.clone())
+                    .bind(owner.clone())
+                    .execute(w.conn())
+                    .await?;
+                done.rows_affected() == 1
+            }
+            Change::Finish { id, owner } => {
+                db.q("DELETE FROM saga WHERE id = ? AND owner = ?")
+                    .bind(id.clone())
+                    .bind(owner.clone())
                     .execute(w.conn())
                     .await?;
                 true
             }
-            Change::Finish { id } => {
-                db.q("DELETE FROM saga WHERE id = ?").bind(id.clone()).execute(w.conn()).await?;
-                true
-            }
-            Change::Adopt { id, owner } => {
+            Change::Adopt { id, owner, alive_since } => {
                 let done = db
-                    .q("UPDATE saga SET owner = ? WHERE id = ? AND (owner IS NULL OR owner = ?)")
+                    .q(concat!("UPDATE saga SET owner = ? WHERE id = ? AND ", adoptable!()))
                     .bind(owner.clone())
                     .bind(id.clone())
                     .bind(owner.clone())
+                    .bind(*alive_since)
                     .execute(w.conn())
                     .await?;
                 done.rows_affected() == 1
@@ -196,46 +228,129 @@ impl Store {
     }
 }
 
+/// The saga log as conductors share it: each adopts the sagas it starts or
+/// is asked to run, and takes over those of a conductor whose service has
+/// not reported for `takeover_after` (Nova's `service_down_time`). A
+/// conductor that was only slow finds out at its next progress write and
+/// stops; the steps are safe to run again.
+pub struct ConductorSagaLog {
+    store: Store,
+    takeover_after: std::time::Duration,
+}
+
+impl ConductorSagaLog {
+    pub fn new(store: Store, takeover_after: std::time::Duration) -> ConductorSagaLog {
+        ConductorSagaLog { store, takeover_after }
+    }
+
+    fn alive_since(&self) -> i64 {
+        super::now() - self.takeover_after.as_micros() as i64
+    }
+}
+
 #[async_trait::async_trait]
-impl SagaLog for Store {
+impl SagaLog for ConductorSagaLog {
     async fn create(&self, record: &SagaRecord) -> Result<(), LogError> {
-        let mut w = self.db.begin_write().await.map_err(log_error)?;
-        self.insert_saga(w.conn(), record).await.map_err(log_error)?;
+        let mut w = self.store.db.begin_write().await.map_err(log_error)?;
+        self.store.insert_saga(w.conn(), record).await.map_err(log_error)?;
         w.commit().await.map_err(log_error)
     }
 
     async fn load(&self, id: &str) -> Result<Option<SagaRecord>, LogError> {
         let rows = self
+            .store
             .db
-            .fetch_all(self.db.q("SELECT * FROM saga WHERE id = ?").bind(id.to_string()))
+            .fetch_all(self.store.db.q("SELECT * FROM saga WHERE id = ?").bind(id.to_string()))
             .await
             .map_err(log_error)?;
         rows.first().map(from_row).transpose().map_err(log_error)
     }
 
     async fn adopt(&self, id: &str, owner: &str) -> Result<bool, LogError> {
-        self.progress.send(Change::Adopt { id: id.to_string(), owner: owner.to_string() }).await
+        let (id, owner, alive_since) = (id.to_string(), owner.to_string(), self.alive_since());
+        self.store.progress.send(Change::Adopt { id, owner, alive_since }).await
     }
 
-    async fn save(&self, id: &str, progress: &Progress) -> Result<(), LogError> {
+    async fn save(&self, id: &str, owner: &str, progress: &Progress) -> Result<bool, LogError> {
         let progress = serde_json::to_string(progress).map_err(log_error)?;
-        self.progress.send(Change::Save { id: id.to_string(), progress }).await.map(|_| ())
+        self.store.progress.send(Change::Save { id: id.to_string(), owner: owner.to_string(), progress }).await
     }
 
-    async fn finish(&self, id: &str) -> Result<(), LogError> {
-        self.progress.send(Change::Finish { id: id.to_string() }).await.map(|_| ())
+    async fn finish(&self, id: &str, owner: &str) -> Result<(), LogError> {
+        self.store.progress.send(Change::Finish { id: id.to_string(), owner: owner.to_string() }).await.map(|_| ())
     }
 
     async fn unfinished(&self, owner: &str) -> Result<Vec<SagaRecord>, LogError> {
         let rows = self
+            .store
             .db
             .fetch_all(
-                self.db
-                    .q("SELECT * FROM saga WHERE owner IS NULL OR owner = ? ORDER BY created_at")
-                    .bind(owner.to_string()),
+                self.store
+                    .db
+                    .q(concat!("SELECT * FROM saga WHERE ", adoptable!(), " ORDER BY created_at"))
+                    .bind(owner.to_string())
+                    .bind(self.alive_since()),
             )
             .await
             .map_err(log_error)?;
         rows.iter().map(from_row).collect::<Result<Vec<_>>>().map_err(log_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    async fn store(name: &str) -> (std::path::PathBuf, Store) {
+        let path = std::env::temp_dir().join(format!("fs-saga-log-{}-{name}.db", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let connection = db::Connection {
+            url: format!("sqlite:///{}", path.display()),
+            max_retries: Some(0),
+            retry_interval: Duration::from_secs(1),
+            pool_timeout: Duration::from_secs(5),
+        };
+        (path, Store::open(&connection).await.unwrap())
+    }
+
+    fn record(id: &str) -> SagaRecord {
+        SagaRecord {
+            id: id.into(),
+            name: "build".into(),
+            key: Some("instance-1".into()),
+            owner: None,
+            params: serde_json::json!({}),
+            request_id: None,
+            progress: Progress::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stopped_conductor_s_sagas_are_taken_over_and_its_late_writes_refused() {
+        let (path, store) = store("takeover").await;
+        store.register_service("c1", "nova-conductor", "conductor").await.unwrap();
+        store.register_service("c2", "nova-conductor", "conductor").await.unwrap();
+        let log = ConductorSagaLog::new(store.clone(), Duration::from_secs(60));
+        log.create(&record("s1")).await.unwrap();
+        assert!(log.adopt("s1", "c1").await.unwrap());
+        // c1 reports: its saga is its own.
+        assert!(!log.adopt("s1", "c2").await.unwrap());
+        assert!(log.unfinished("c2").await.unwrap().is_empty());
+        assert_eq!(log.unfinished("c1").await.unwrap().len(), 1);
+        // c1 stops reporting: c2 takes its saga over.
+        store.db.q("UPDATE service SET last_seen_up = 0 WHERE host = 'c1'").execute(store.db.pool()).await.unwrap();
+        assert_eq!(log.unfinished("c2").await.unwrap().len(), 1);
+        assert!(log.adopt("s1", "c2").await.unwrap());
+        // c1 was only slow: what it writes now is refused, and it stops.
+        let progress = Progress { done: 1, ..Progress::default() };
+        assert!(!log.save("s1", "c1", &progress).await.unwrap());
+        log.finish("s1", "c1").await.unwrap();
+        assert!(log.save("s1", "c2", &progress).await.unwrap());
+        assert_eq!(log.load("s1").await.unwrap().unwrap().progress.done, 1);
+        log.finish("s1", "c2").await.unwrap();
+        assert!(log.load("s1").await.unwrap().is_none());
+        let _ = std::fs::remove_file(path);
     }
 }

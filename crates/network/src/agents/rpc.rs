@@ -26,13 +26,56 @@ pub async fn serve(net: Arc<Network>, server: &str) -> std::result::Result<(), b
     let bus = net.notifier.bus().clone();
     let rpc = Arc::new(AgentRpc(net));
     PluginReports::serve(&bus, server, rpc.clone(), ServeOptions::default()).await?;
-    Plugin::serve(&bus, server, rpc, ServeOptions::default()).await?;
+    Plugin::serve(&bus, server, rpc.clone(), ServeOptions::default()).await?;
+    // A server killed between a port's commit and its notification lost the
+    // notification: a new one sends again what no agent has wired yet.
+    tokio::spawn(async move { renotify_unwired(&rpc.0, None).await });
     Ok(())
+}
+
+/// Notifies the agents again of every port bound (on `host`, or anywhere)
+/// that is not up yet. Agents missed what was sent while they or the server
+/// were down (notifications are fanouts, and a server may die between commit
+/// and cast); wiring a port twice is harmless.
+async fn renotify_unwired(net: &Network, host: Option<&str>) {
+    let ports = match net.store.list(&PORT, None).await {
+        Ok(ports) => ports,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot list the ports to notify again");
+            return;
+        }
+    };
+    let unwired = ports.iter().filter(|p| {
+        let bound_to = p.str("binding:host_id").unwrap_or_default();
+        !bound_to.is_empty()
+            && host.is_none_or(|h| h == bound_to)
+            && p.str("status") == Some("DOWN")
+            && !matches!(p.str("binding:vif_type"), Some("unbound" | "binding_failed") | None)
+    });
+    let mut sent = 0;
+    for port in unwired {
+        crate::api::ports::notify_port(net, port).await;
+        sent += 1;
+    }
+    if sent > 0 {
+        tracing::info!(ports = sent, host = host.unwrap_or("any"), "notified the agents again of ports not up yet");
+    }
 }
 
 impl PluginReportsHandler for AgentRpc {
     async fn report_state(&self, _ctx: &CallContext, args: ReportState) -> std::result::Result<String, RemoteError> {
-        crate::api::agents::report_state(&self.0, args.state()).await.map_err(remote)?;
+        let state = args.state();
+        crate::api::agents::report_state(&self.0, state).await.map_err(remote)?;
+        // A restarted agent missed the notifications sent while it was down
+        // (Neutron's l2population resyncs on the same flag).
+        let restarted = state.get("start_flag").and_then(Value::as_bool) == Some(true);
+        let agent_type = state.get("agent_type").and_then(Value::as_str).unwrap_or_default();
+        let l2 = ![crate::api::agents::DHCP_AGENT, crate::api::agents::L3_AGENT].contains(&agent_type);
+        if restarted && l2 {
+            let (net, host) =
+                (self.0.clone(), state.get("host").and_then(Value::as_str).unwrap_or_default().to_string());
+            tokio::spawn(async move { renotify_unwired(&net, Some(&host)).await });
+        }
         Ok("alive".into())
     }
 }

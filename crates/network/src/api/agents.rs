@@ -91,12 +91,14 @@ pub async fn schedule(
     agent_type: &str,
     resource_id: &str,
 ) -> Result<Option<Record>> {
+    // By the indexed type: a cloud has a few DHCP or L3 agents among
+    // thousands of L2 agents.
     let agents: Vec<Record> = net
         .store
-        .list_in(conn, &AGENT, None)
+        .list_in(conn, &AGENT, Some(("agent_type", agent_type)))
         .await?
         .into_iter()
-        .filter(|a| a.str("agent_type") == Some(agent_type) && a.flag("admin_state_up"))
+        .filter(|a| a.flag("admin_state_up"))
         .collect();
     let bindings = net.store.agent_bindings().await?;
     if let Some(a) = agents.iter().find(|a| bindings.iter().any(|(ag, r)| *ag == a.id && r == resource_id)) {
@@ -324,10 +326,10 @@ async fn hosting(net: &Network, auth: &Auth, resource_id: &str, agent_type: &str
         net.store.agent_bindings().await?.into_iter().filter(|(_, r)| r == resource_id).map(|(a, _)| a).collect();
     let agents: Vec<Value> = net
         .store
-        .list(&AGENT, None)
+        .list(&AGENT, Some(("agent_type", agent_type)))
         .await?
         .iter()
-        .filter(|a| ids.contains(&a.id) && a.str("agent_type") == Some(agent_type))
+        .filter(|a| ids.contains(&a.id))
         .map(|a| Value::Object(render(net, a)))
         .collect();
     Ok(json!({"agents": agents}))

@@ -222,12 +222,8 @@ pub async fn check_zone_hints(net: &Network, resource: &str, attrs: &serde_json:
         return Ok(());
     }
     let agent_type = if resource == "router" { super::agents::L3_AGENT } else { super::agents::DHCP_AGENT };
-    let agents = net.store.list(&AGENT, None).await?;
-    let known: Vec<&str> = agents
-        .iter()
-        .filter(|a| a.str("agent_type") == Some(agent_type))
-        .filter_map(|a| a.str("availability_zone"))
-        .collect();
+    let agents = net.store.list(&AGENT, Some(("agent_type", agent_type))).await?;
+    let known: Vec<&str> = agents.iter().filter_map(|a| a.str("availability_zone")).collect();
     match hints.iter().find(|h| !known.contains(h)) {
         Some(missing) => Err(NetworkError::not_found(
             "AvailabilityZoneNotFound",

@@ -177,8 +177,14 @@ impl NetworkView {
         for s in net.store.all_segments().await? {
             segments.entry(s.network_id.clone()).or_default().push(s);
         }
-        let agents: HashMap<String, Record> =
-            net.store.list(&AGENT, None).await?.into_iter().map(|a| (a.id.clone(), a)).collect();
+        // A network's zones are its DHCP agents'; the L2 agents (one a host) are not read.
+        let agents: HashMap<String, Record> = net
+            .store
+            .list(&AGENT, Some(("agent_type", super::agents::DHCP_AGENT)))
+            .await?
+            .into_iter()
+            .map(|a| (a.id.clone(), a))
+            .collect();
         let mut zones: HashMap<String, Vec<String>> = HashMap::new();
         for (agent, resource) in net.store.agent_bindings().await? {
             if let Some(z) = agents.get(&agent).and_then(|a| a.str("availability_zone")) {
