@@ -185,7 +185,8 @@ impl Ports<'_> {
     /// Waits until the L2 agent on `host` reports the port up.
     pub async fn wait_active(&self, port_id: &str, host: &str, timeout: Duration) -> Result<Value> {
         let started = Instant::now();
-        let mut pause = Duration::from_millis(10);
+        // Gentle: a thousand builds waiting at once poll together.
+        let mut pause = Duration::from_millis(20);
         loop {
             let p = self
                 .session
@@ -204,7 +205,7 @@ impl Ports<'_> {
                 )));
             }
             tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_millis(250));
+            pause = (pause * 2).min(Duration::from_secs(1));
         }
     }
 

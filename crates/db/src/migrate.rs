@@ -73,7 +73,13 @@ async fn apply(db: &Db, migrations: &[Migration]) -> Result<(), DbError> {
         let fail = |source| DbError::Migration { version: m.version, description: m.description.into(), source };
         let mut w = db.begin_write().await?;
         for stmt in m.statements {
-            w.conn().execute(ddl(db.dialect(), stmt).as_ref()).await.map_err(fail)?;
+            match w.conn().execute(ddl(db.dialect(), stmt).as_ref()).await {
+                Ok(_) => {}
+                Err(e) if db.dialect() == Dialect::MySql && already_made(&e) => {
+                    tracing::warn!(version = m.version, error = %e, "a statement an interrupted migration applied; going on");
+                }
+                Err(e) => return Err(fail(e)),
+            }
         }
         sqlx::query(&db.sql("INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, ?)"))
             .bind(m.version)
@@ -86,6 +92,16 @@ async fn apply(db: &Db, migrations: &[Migration]) -> Result<(), DbError> {
         tracing::info!(version = m.version, description = m.description, "applied migration");
     }
     Ok(())
+}
+
+/// MariaDB commits each DDL statement by itself, so a migration a crash
+/// interrupted may have made some of its tables, columns and indexes: when it
+/// runs again, those statements answer that what they make exists (1050,
+/// 1060, 1061), and the rest goes on. (Its other statements are updates that
+/// can run twice.)
+fn already_made(e: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(e) = e else { return false };
+    e.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>().is_some_and(|e| matches!(e.number(), 1050 | 1060 | 1061))
 }
 
 /// `stmt` in the dialect of `dialect`: SQLite's `INTEGER PRIMARY KEY` (a rowid,
@@ -102,6 +118,38 @@ fn ddl(dialect: Dialect, stmt: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// On the MariaDB of FERROSTACK_TEST_DATABASE_SERVER (scripts/test), if set.
+    #[tokio::test]
+    async fn a_migration_a_crash_interrupted_on_mariadb_finishes_when_run_again() {
+        let Some(server) = std::env::var("FERROSTACK_TEST_DATABASE_SERVER").ok().filter(|s| s.starts_with("mysql"))
+        else {
+            return;
+        };
+        let url = Db::ensure_database(&server, "fst_migrate_interrupted").await.unwrap();
+        let db = Db::connect(&url).await.unwrap();
+        db.pool().execute("DROP TABLE IF EXISTS b").await.unwrap();
+        db.pool().execute("DROP TABLE IF EXISTS a").await.unwrap();
+        db.pool().execute("DROP TABLE IF EXISTS schema_migrations").await.unwrap();
+        const M: &[Migration] = &[Migration {
+            version: 1,
+            description: "two tables and an index",
+            statements: &[
+                "CREATE TABLE a (id VARCHAR(64) PRIMARY KEY, n BIGINT NOT NULL)",
+                "CREATE INDEX a_n ON a (n)",
+                "CREATE TABLE b (id VARCHAR(64) PRIMARY KEY)",
+            ],
+        }];
+        // What a crash after the first two statements leaves: their DDL committed.
+        db.pool().execute(M[0].statements[0]).await.unwrap();
+        db.pool().execute(M[0].statements[1]).await.unwrap();
+        db.migrate(M).await.unwrap();
+        let versions: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM schema_migrations").fetch_all(db.pool()).await.unwrap();
+        assert_eq!(versions, vec![1]);
+        db.pool().execute("INSERT INTO b (id) VALUES ('x')").await.unwrap();
+        db.pool().execute("DROP DATABASE fst_migrate_interrupted").await.unwrap();
+    }
 
     #[test]
     fn generated_ids_are_written_per_dialect() {

@@ -239,9 +239,7 @@ pub async fn agent(kind: Agent, config_file: &Path) -> anyhow::Result<()> {
     // the agent stands in on each of them; else on `[DEFAULT] host`.
     let simulated = compute_host::HostConfig::from_config(&config)?;
     let hosts = if simulated.fake_hosts > 1 { simulated.host_names() } else { vec![network::config::host(&config)] };
-    for host in &hosts {
-        kind.stand_in(host, interval).start(bus.clone()).await?;
-    }
+    kind.stand_in(&network::config::host(&config), interval).start_on(&hosts, bus).await?;
     tracing::info!(agent = %name, hosts = hosts.len(), "agent ready");
     shutdown_signal().await;
     Ok(())

@@ -47,14 +47,32 @@ impl StandIn {
 
     /// Starts reporting (and acknowledging); the tasks end with the bus.
     pub async fn start(self, bus: Bus) -> Result<Vec<JoinHandle<()>>, bus::BusError> {
+        let hosts = vec![self.host.clone()];
+        self.start_on(&hosts, bus).await
+    }
+
+    /// Stand-ins like this one on each of `hosts` (simulated hypervisors
+    /// beside one compute process), in this process: each reports its own
+    /// state, and one consumer acknowledges the ports bound on any of them,
+    /// as one agent process listens once however many ports it wires. (A
+    /// notification consumer per simulated host would have the broker copy
+    /// every port change a thousand times.)
+    pub async fn start_on(&self, hosts: &[String], bus: Bus) -> Result<Vec<JoinHandle<()>>, bus::BusError> {
         let mut tasks = Vec::new();
         if self.acks_ports {
             let server = format!("{}.{}", self.host, self.binary);
-            let acker = Arc::new(PortAcker { host: self.host.clone(), plugin: PluginClient::new(&bus) });
+            let acker = Arc::new(PortAcker { hosts: hosts.iter().cloned().collect(), plugin: PluginClient::new(&bus) });
             tasks.push(PortUpdates::serve(&bus, &server, acker, ServeOptions::default()).await?);
         }
-        let reports = PluginReportsClient::new(&bus);
-        tasks.push(tokio::spawn(async move {
+        for host in hosts {
+            let agent = StandIn { host: host.clone(), ..self.clone() };
+            tasks.push(agent.report(PluginReportsClient::new(&bus)));
+        }
+        Ok(tasks)
+    }
+
+    fn report(self, reports: PluginReportsClient) -> JoinHandle<()> {
+        tokio::spawn(async move {
             let mut first = true;
             loop {
                 let state = ReportState { agent_state: self.state(first), time: None };
@@ -64,27 +82,27 @@ impl StandIn {
                 }
                 tokio::time::sleep(self.report_interval).await;
             }
-        }));
-        Ok(tasks)
+        })
     }
 }
 
-/// The L2 stand-in's one job: say a port bound on its host is up.
+/// The L2 stand-in's one job: say a port bound on one of its hosts is up.
 struct PortAcker {
-    host: String,
+    hosts: std::collections::HashSet<String>,
     plugin: PluginClient,
 }
 
 impl PortUpdatesHandler for PortAcker {
     async fn port_update(&self, ctx: &CallContext, update: PortUpdate) -> Result<(), RemoteError> {
         let port = &update.port;
-        let bound_here = port["binding:host_id"].as_str() == Some(self.host.as_str())
+        let host = port["binding:host_id"].as_str().unwrap_or_default();
+        let bound_here = self.hosts.contains(host)
             && !matches!(port["binding:vif_type"].as_str(), Some("unbound") | Some("binding_failed") | None);
         if bound_here && port["status"].as_str() != Some("ACTIVE") {
             let device = DeviceOnHost {
                 device: port["id"].as_str().unwrap_or_default().to_string(),
-                agent_id: Some(self.host.clone()),
-                host: self.host.clone(),
+                agent_id: Some(host.to_string()),
+                host: host.to_string(),
             };
             if let Err(e) = self.plugin.for_request(ctx.request_id.clone()).update_device_up(&device).await {
                 tracing::warn!(error = %e, "update_device_up failed");
