@@ -41,13 +41,16 @@ fn upstream(what: &str, e: impl std::fmt::Display) -> ComputeError {
     ComputeError::Upstream(format!("{what}: {e}"))
 }
 
-/// A request that got no answer: a service that is down or restarting is
-/// unavailable for now; anything else is the other service's failure.
+/// A request that got no (whole) answer: refused, timed out, or cut off by
+/// a service that died or restarted under it. It is unavailable for now,
+/// and the step that asked runs again (whether or not the request did its
+/// work: steps can run twice). A request we could not build, or an answer
+/// that is not what it says, is a failure of its own.
 fn unanswered(what: &str, e: reqwest::Error) -> ComputeError {
-    if e.is_connect() || e.is_timeout() {
-        ComputeError::Unavailable(format!("{what} is unreachable: {e}"))
-    } else {
+    if e.is_builder() || e.is_decode() {
         upstream(what, e)
+    } else {
+        ComputeError::Unavailable(format!("{what} is unreachable: {e}"))
     }
 }
 
@@ -76,7 +79,7 @@ impl ServiceSession {
             return Err(upstream("identity", message));
         }
         let value = resp.headers().get("x-subject-token").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-        let body: Value = resp.json().await.map_err(|e| upstream("identity", e))?;
+        let body: Value = resp.json().await.map_err(|e| unanswered("identity", e))?;
         let expires = body["token"]["expires_at"].as_str().and_then(common::time::parse_iso).unwrap_or(0);
         let left = (expires - common::time::now_micros()).max(0) as u64;
         // Renew well before expiry.
@@ -147,7 +150,7 @@ impl ServiceSession {
                 self.forget().await;
                 continue;
             }
-            let text = resp.text().await.map_err(|e| upstream(service_type, e))?;
+            let text = resp.text().await.map_err(|e| unanswered(service_type, e))?;
             let value =
                 if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
             return Ok((status, value));
