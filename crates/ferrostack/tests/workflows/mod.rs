@@ -338,8 +338,21 @@ impl Cloud {
     /// only for a server that has one there.
     pub async fn assert_clean(&self, context: &str) {
         let db = db::Db::connect(&crate::common::database_url(&self.state, "compute")).await.unwrap();
-        let sagas = db.fetch_all(db.q("SELECT name, id FROM saga")).await.unwrap();
-        assert!(sagas.is_empty(), "{context}: {} saga rows left", sagas.len());
+        // A saga's record goes just after its last step has shown the server
+        // settled: give the conductor a moment to write that.
+        let started = std::time::Instant::now();
+        loop {
+            let sagas = db.fetch_all(db.q("SELECT name, id FROM saga")).await.unwrap();
+            if sagas.is_empty() {
+                break;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(30),
+                "{context}: {} saga rows left",
+                sagas.len()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
 
         let listed = self.s.expect(200, Method::GET, "compute", "/servers/detail?all_tenants=1", None).await;
         let servers: BTreeMap<String, Value> = listed["servers"]
