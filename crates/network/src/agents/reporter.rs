@@ -96,8 +96,7 @@ impl PortUpdatesHandler for PortAcker {
     async fn port_update(&self, ctx: &CallContext, update: PortUpdate) -> Result<(), RemoteError> {
         let port = &update.port;
         let host = port["binding:host_id"].as_str().unwrap_or_default();
-        let bound_here = self.hosts.contains(host)
-            && !matches!(port["binding:vif_type"].as_str(), Some("unbound") | Some("binding_failed") | None);
+        let bound_here = self.hosts.contains(host) && crate::api::ports::is_bound(port["binding:vif_type"].as_str());
         if bound_here && port["status"].as_str() != Some("ACTIVE") {
             let device = DeviceOnHost {
                 device: port["id"].as_str().unwrap_or_default().to_string(),

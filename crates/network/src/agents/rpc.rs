@@ -50,7 +50,7 @@ async fn renotify_unwired(net: &Network, host: Option<&str>) {
         !bound_to.is_empty()
             && host.is_none_or(|h| h == bound_to)
             && p.str("status") == Some("DOWN")
-            && !matches!(p.str("binding:vif_type"), Some("unbound" | "binding_failed") | None)
+            && crate::api::ports::is_bound(p.str("binding:vif_type"))
     });
     let mut sent = 0;
     for port in unwired {

@@ -226,11 +226,17 @@ pub async fn bind(net: &Network, conn: &mut AnyConnection, port: &mut Record) ->
         Some(s) => port.attrs.insert("_segment_id".into(), json!(s)),
         None => port.attrs.remove("_segment_id"),
     };
-    if vif_type != "unbound" && vif_type != "binding_failed" {
+    if is_bound(Some(&vif_type)) {
         // Down until the host's agent has wired it and says so.
         port.attrs.insert("status".into(), json!("DOWN"));
     }
     Ok(())
+}
+
+/// Whether a port of this `binding:vif_type` is bound: an agent on its host
+/// has something to wire.
+pub fn is_bound(vif_type: Option<&str>) -> bool {
+    !matches!(vif_type, Some("unbound" | "binding_failed") | None)
 }
 
 /// Tells the agents a port changed (they wire the ports bound on their host).
@@ -432,7 +438,7 @@ pub async fn update_in(
             if !admin {
                 return Err(attrs::policy_refused("update", &RESOURCE, "mac_address"));
             }
-            if port.str("binding:vif_type").is_some_and(|t| t != "unbound" && t != "binding_failed") {
+            if is_bound(port.str("binding:vif_type")) {
                 return Err(NetworkError::conflict(
                     "PortBound",
                     format!("Unable to complete operation on port {}, port is already bound.", port.id),
