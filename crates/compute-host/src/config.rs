@@ -10,7 +10,14 @@ const fn opt(section: &'static str, name: &'static str, default: &'static str, h
 }
 
 pub use compute_rpc::config::{HOST, REPORT_INTERVAL};
-pub const COMPUTE_DRIVER: Opt = opt("DEFAULT", "compute_driver", "fake", "The virt driver: fake.");
+pub const COMPUTE_DRIVER: Opt =
+    opt("DEFAULT", "compute_driver", "fake", "The virt driver: fake, or netns (each instance a network namespace).");
+pub const INSTANCES_PATH: Opt = opt(
+    "DEFAULT",
+    "instances_path",
+    "/var/lib/ferrostack/instances",
+    "Where the host keeps its instances' files (the netns driver: console logs, served pages, pids).",
+);
 pub const CPU_RATIO: Opt = opt("DEFAULT", "cpu_allocation_ratio", "16.0", "vCPUs per physical core.");
 pub const RAM_RATIO: Opt = opt("DEFAULT", "ram_allocation_ratio", "1.5", "Memory overcommit.");
 pub const DISK_RATIO: Opt = opt("DEFAULT", "disk_allocation_ratio", "1.0", "Disk overcommit.");
@@ -58,6 +65,7 @@ pub const OPTS: &[Opt] = &[
     RESERVED_DISK,
     RESERVED_CPUS,
     REPORT_INTERVAL,
+    INSTANCES_PATH,
     MY_IP,
     VNC_SERVER_LISTEN,
     VNC_SERVER_PROXYCLIENT_ADDRESS,
@@ -94,6 +102,7 @@ pub struct HostConfig {
     pub fake_spawn_ms: u64,
     pub fake_fail_hosts: Vec<String>,
     pub fake_state_path: Option<PathBuf>,
+    pub instances_path: PathBuf,
     pub resources: HostResources,
     pub report_interval: Duration,
     pub addresses: Addresses,
@@ -127,6 +136,7 @@ impl HostConfig {
             fake_spawn_ms: FAKE_SPAWN_MS.get(c)?,
             fake_fail_hosts: FAKE_FAIL_HOSTS.get_list(c),
             fake_state_path: FAKE_STATE_PATH.get_str(c).filter(|p| !p.trim().is_empty()).map(PathBuf::from),
+            instances_path: PathBuf::from(INSTANCES_PATH.get::<String>(c)?),
             resources: HostResources {
                 vcpus: FAKE_VCPUS.get(c)?,
                 memory_mb: FAKE_MEMORY_MB.get(c)?,

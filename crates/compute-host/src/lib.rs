@@ -40,9 +40,15 @@ pub async fn start_hosts(
                 )
                 .with_addresses(config.addresses.clone()),
             ),
+            "netns" => Arc::new(
+                virt::netns::NetnsDriver::new(name, config.resources.clone(), &config.instances_path)
+                    .await
+                    .map_err(|e| ComputeError::Internal(format!("the netns driver: {e}")))?
+                    .with_my_ip(&config.addresses.my_ip),
+            ),
             other => {
                 return Err(ComputeError::Internal(format!(
-                    "compute_driver {other:?} is not built into this ferrostack (available: fake)"
+                    "compute_driver {other:?} is not built into this ferrostack (available: fake, netns)"
                 )))
             }
         };

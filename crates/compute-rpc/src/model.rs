@@ -64,6 +64,11 @@ pub struct FixedIp {
     /// Floating addresses mapped to this one.
     #[serde(default)]
     pub floating_ips: Vec<String>,
+    /// The subnet's prefix length and gateway.
+    #[serde(default)]
+    pub prefix_len: Option<u8>,
+    #[serde(default)]
+    pub gateway: Option<String>,
 }
 
 /// One network interface of an instance: a port of the network service.
@@ -82,6 +87,9 @@ pub struct Vif {
     pub tag: Option<String>,
     #[serde(default)]
     pub port_state: String,
+    /// The network's MTU.
+    #[serde(default)]
+    pub mtu: Option<u32>,
 }
 
 /// What a user asked for in `networks`.
@@ -223,6 +231,13 @@ pub struct Instance {
     pub created_at: i64,
     #[serde(default)]
     pub updated_at: i64,
+}
+
+impl Instance {
+    /// Nova's `OS-EXT-SRV-ATTR:instance_name`: what the hypervisor calls it.
+    pub fn name(&self) -> String {
+        format!("instance-{}", &self.uuid.replace('-', "")[..8.min(self.uuid.len())])
+    }
 }
 
 impl Instance {

@@ -38,51 +38,57 @@ fn requested(i: &Instance) -> Vec<RequestedNetwork> {
 }
 
 impl Ports<'_> {
-    async fn network_name(&self, id: &str, cache: &mut HashMap<String, String>) -> Result<String> {
-        if let Some(n) = cache.get(id) {
-            return Ok(n.clone());
+    /// A network or subnet as the network API shows it (`kind` is
+    /// `networks` or `subnets`), read once per call site.
+    async fn resource(&self, kind: &str, id: &str, cache: &mut HashMap<String, Value>) -> Result<Value> {
+        let key = format!("{kind}/{id}");
+        if let Some(v) = cache.get(&key) {
+            return Ok(v.clone());
         }
-        let net = self
-            .session
-            .expect("network", Method::GET, &format!("/v2.0/networks/{id}"), None, None, StatusCode::OK)
-            .await?;
-        let name = net["network"]["name"].as_str().unwrap_or_default().to_string();
-        cache.insert(id.to_string(), name.clone());
-        Ok(name)
+        let path = format!("/v2.0/{key}");
+        let mut body = self.session.expect("network", Method::GET, &path, None, None, StatusCode::OK).await?;
+        let one = body[kind.trim_end_matches('s')].take();
+        cache.insert(key, one.clone());
+        Ok(one)
     }
 
-    /// The interface a port gives the instance.
+    /// The interface a port gives the instance: its MAC and addresses, with
+    /// each subnet's prefix and gateway and the network's MTU, which a real
+    /// guest's interface needs.
     pub async fn vif_from_port(
         &self,
         port: &Value,
         created_here: bool,
         tag: Option<String>,
-        names: &mut HashMap<String, String>,
+        cache: &mut HashMap<String, Value>,
     ) -> Result<Vif> {
         let network_id = port["network_id"].as_str().unwrap_or_default().to_string();
-        let fixed_ips = port["fixed_ips"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|f| {
-                let ip = f["ip_address"].as_str().unwrap_or_default().to_string();
-                FixedIp {
-                    version: if ip.contains(':') { 6 } else { 4 },
-                    ip_address: ip,
-                    subnet_id: f["subnet_id"].as_str().unwrap_or_default().to_string(),
-                    floating_ips: Vec::new(),
-                }
-            })
-            .collect();
+        let network = self.resource("networks", &network_id, cache).await?;
+        let mut fixed_ips = Vec::new();
+        for f in port["fixed_ips"].as_array().into_iter().flatten() {
+            let ip = f["ip_address"].as_str().unwrap_or_default().to_string();
+            let subnet_id = f["subnet_id"].as_str().unwrap_or_default().to_string();
+            let subnet = self.resource("subnets", &subnet_id, cache).await?;
+            let prefix_len = subnet["cidr"].as_str().and_then(|c| c.split_once('/')).and_then(|(_, p)| p.parse().ok());
+            fixed_ips.push(FixedIp {
+                version: if ip.contains(':') { 6 } else { 4 },
+                ip_address: ip,
+                subnet_id,
+                floating_ips: Vec::new(),
+                prefix_len,
+                gateway: subnet["gateway_ip"].as_str().map(String::from),
+            });
+        }
         Ok(Vif {
             port_id: port["id"].as_str().unwrap_or_default().to_string(),
-            network_label: self.network_name(&network_id, names).await?,
+            network_label: network["name"].as_str().unwrap_or_default().to_string(),
             network_id,
             mac_address: port["mac_address"].as_str().unwrap_or_default().to_string(),
             fixed_ips,
             created_here,
             tag,
             port_state: port["status"].as_str().unwrap_or("DOWN").to_string(),
+            mtu: network["mtu"].as_u64().map(|m| m as u32),
         })
     }
 

@@ -19,11 +19,11 @@ pub const BIND_PORT: Opt = Opt {
     help: "Port the service listens on (default: the service's standard port, e.g. identity 5000, image 9292).",
 };
 
-pub const REPORT_INTERVAL: Opt =
-    Opt { section: "agent", name: "report_interval", default: "30", help: "Seconds between an agent's state reports." };
+pub use network_agents::config::REPORT_INTERVAL;
 
 pub fn config_sample() -> String {
-    let mut opts = vec![BIND_HOST, BIND_PORT, REPORT_INTERVAL];
+    let mut opts = vec![BIND_HOST, BIND_PORT];
+    opts.extend_from_slice(network_agents::config::OPTS);
     opts.extend_from_slice(crate::messaging::OPTS);
     opts.extend_from_slice(db::DATABASE_OPTS);
     opts.extend_from_slice(identity::config::OPTS);
@@ -36,9 +36,10 @@ pub fn config_sample() -> String {
     sample(&opts)
 }
 
-/// The agents, by the subcommand that runs one. Each is still the in-tree
-/// stand-in: it reports its state (and the L2 kinds acknowledge the ports bound
-/// on their host) and wires nothing.
+/// The agents, by the subcommand that runs one. The Linux bridge agent wires
+/// its host for real (`network_agents::datapath::linuxbridge`); the others are
+/// still stand-ins that report their state (and, for Open vSwitch,
+/// acknowledge the ports bound on their host) and wire nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Agent {
     Openvswitch,
@@ -58,54 +59,39 @@ impl Agent {
         }
     }
 
-    /// The stand-in of this kind on `host`, reporting every `interval`.
-    pub fn stand_in(self, host: &str, interval: std::time::Duration) -> network::agents::reporter::StandIn {
-        use serde_json::json;
-        let (agent_type, binary, topic, configurations, availability_zone, acks_ports) = match self {
-            Agent::Openvswitch => (
-                "Open vSwitch agent",
-                "ferrostack-openvswitch-agent",
-                "N/A",
-                json!({"bridge_mappings": {"public": "br-ex", "physnet1": "br-physnet1"},
-                    "tunnel_types": ["vxlan", "gre"], "tunneling_ip": "127.0.0.1"}),
-                None,
-                true,
-            ),
-            Agent::Linuxbridge => (
-                "Linux bridge agent",
-                "ferrostack-linuxbridge-agent",
-                "N/A",
-                json!({"interface_mappings": {"public": "eth-public", "physnet1": "eth-physnet1"},
-                    "tunnel_types": ["vxlan"], "tunneling_ip": "127.0.0.1"}),
-                None,
-                true,
-            ),
-            Agent::Dhcp => (
-                network::api::agents::DHCP_AGENT,
-                "ferrostack-dhcp-agent",
-                "dhcp_agent",
-                json!({"networks": 0}),
-                Some("nova"),
-                false,
-            ),
-            Agent::L3 => (
-                network::api::agents::L3_AGENT,
-                "ferrostack-l3-agent",
-                "l3_agent",
-                json!({"agent_mode": "legacy"}),
-                Some("nova"),
-                false,
-            ),
+    /// What it reports as, reporting every `interval`.
+    fn identity(self, interval: std::time::Duration) -> network_agents::AgentIdentity {
+        let (agent_type, binary, topic, availability_zone) = match self {
+            Agent::Openvswitch => (network_rpc::OPENVSWITCH_AGENT, "ferrostack-openvswitch-agent", "N/A", None),
+            Agent::Linuxbridge => (network_rpc::LINUXBRIDGE_AGENT, "ferrostack-linuxbridge-agent", "N/A", None),
+            Agent::Dhcp => (network_rpc::DHCP_AGENT, "ferrostack-dhcp-agent", "dhcp_agent", Some("nova")),
+            Agent::L3 => (network_rpc::L3_AGENT, "ferrostack-l3-agent", "l3_agent", Some("nova")),
         };
-        network::agents::reporter::StandIn {
+        network_agents::AgentIdentity {
             agent_type: agent_type.into(),
             binary: binary.into(),
             topic: topic.into(),
-            host: host.into(),
-            configurations,
             availability_zone: availability_zone.map(Into::into),
             report_interval: interval,
-            acks_ports,
+        }
+    }
+
+    /// The stand-in of this kind on `hosts`, reporting every `interval`.
+    pub fn stand_in(self, hosts: &[String], interval: std::time::Duration) -> network_agents::Agent {
+        use serde_json::json;
+        let configurations = match self {
+            Agent::Openvswitch => json!({"bridge_mappings": {"public": "br-ex", "physnet1": "br-physnet1"},
+                "tunnel_types": ["vxlan", "gre"], "tunneling_ip": ""}),
+            Agent::Linuxbridge => json!({"interface_mappings": {"public": "eth-public", "physnet1": "eth-physnet1"},
+                "tunnel_types": ["vxlan"], "tunneling_ip": ""}),
+            Agent::Dhcp => json!({"networks": 0}),
+            Agent::L3 => json!({"agent_mode": "legacy"}),
+        };
+        network_agents::Agent {
+            identity: self.identity(interval),
+            hosts: hosts.to_vec(),
+            datapath: std::sync::Arc::new(network_agents::datapath::standin::StandIn::new(configurations)),
+            wires_ports: matches!(self, Agent::Openvswitch | Agent::Linuxbridge),
         }
     }
 }
@@ -116,7 +102,7 @@ pub async fn start_network_agents(net: &std::sync::Arc<network::Network>, host: 
     network::agents::rpc::serve(net.clone(), host).await?;
     let interval = std::time::Duration::from_secs(30);
     for a in [Agent::Openvswitch, Agent::Dhcp, Agent::L3] {
-        a.stand_in(host, interval).start(net.notifier.bus().clone()).await?;
+        a.stand_in(&[host.to_string()], interval).start(net.notifier.bus().clone()).await?;
     }
     // Let the first reports land, so bindings find the agents at once.
     for _ in 0..100 {
@@ -131,7 +117,8 @@ pub async fn start_network_agents(net: &std::sync::Arc<network::Network>, host: 
 /// A stand-in L2 agent for a simulated compute host, so ports bound there
 /// come up as they would with a real agent.
 pub async fn stand_in_l2_agent(net: &std::sync::Arc<network::Network>, host: &str) -> anyhow::Result<()> {
-    Agent::Openvswitch.stand_in(host, std::time::Duration::from_secs(30)).start(net.notifier.bus().clone()).await?;
+    let hosts = [host.to_string()];
+    Agent::Openvswitch.stand_in(&hosts, std::time::Duration::from_secs(30)).start(net.notifier.bus().clone()).await?;
     Ok(())
 }
 
@@ -235,11 +222,25 @@ pub async fn agent(kind: Agent, config_file: &Path) -> anyhow::Result<()> {
         anyhow::bail!("{name} needs [DEFAULT] transport_url: it reaches the network server over RabbitMQ");
     }
     let interval = std::time::Duration::from_secs(REPORT_INTERVAL.get(&config)?);
-    // Beside a compute process simulating many hypervisors (`[fake] hosts`),
-    // the agent stands in on each of them; else on `[DEFAULT] host`.
-    let simulated = compute_host::HostConfig::from_config(&config)?;
-    let hosts = if simulated.fake_hosts > 1 { simulated.host_names() } else { vec![network::config::host(&config)] };
-    kind.stand_in(&network::config::host(&config), interval).start_on(&hosts, bus).await?;
+    let host = network::config::host(&config);
+    let agent = if kind == Agent::Linuxbridge {
+        let lb = network_agents::config::LinuxBridgeConfig::from_config(&config)?;
+        let datapath = network_agents::datapath::linuxbridge::LinuxBridge::new(lb).await?;
+        network_agents::Agent {
+            identity: kind.identity(interval),
+            hosts: vec![host],
+            datapath: std::sync::Arc::new(datapath),
+            wires_ports: true,
+        }
+    } else {
+        // Beside a compute process simulating many hypervisors (`[fake]
+        // hosts`), the stand-in serves each of them; else `[DEFAULT] host`.
+        let simulated = compute_host::HostConfig::from_config(&config)?;
+        let hosts = if simulated.fake_hosts > 1 { simulated.host_names() } else { vec![host] };
+        kind.stand_in(&hosts, interval)
+    };
+    let hosts = agent.hosts.clone();
+    agent.start(bus).await?;
     tracing::info!(agent = %name, hosts = hosts.len(), "agent ready");
     shutdown_signal().await;
     Ok(())

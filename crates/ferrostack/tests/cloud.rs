@@ -682,3 +682,141 @@ async fn nothing_acknowledged_is_lost_across_a_database_restart() {
     println!("  database down for {:.1} s", down_for.as_secs_f64());
     assert!(answers.other.is_empty(), "answers that were neither success nor 503: {:?}", answers.other);
 }
+
+/// `cmd` in the network namespace `ns`: its exit status and stdout.
+fn in_netns(ns: &str, cmd: &[&str]) -> (bool, String) {
+    let out = Command::new("ip").args(["netns", "exec", ns]).args(cmd).output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The netns driver's namespace for a server: Nova's instance name.
+fn instance_ns(id: &str) -> String {
+    format!("instance-{}", &id[..8])
+}
+
+/// Whether `from` reaches `ip` with ICMP and HTTP; the page names the
+/// server that answered.
+fn reach(from: &str, ip: &str) -> Option<String> {
+    let (pinged, _) = in_netns(&instance_ns(from), &["busybox", "ping", "-c", "2", "-W", "2", ip]);
+    let (fetched, page) = in_netns(&instance_ns(from), &["curl", "-s", "-m", "3", &format!("http://{ip}/")]);
+    (pinged && fetched).then_some(page)
+}
+
+/// Boots `name` on `host` with `networks` (Nova's `networks` list) and
+/// returns it once it has settled.
+async fn boot_on(s: &Session, f: &Fixtures, name: &str, host: &str, networks: Value) -> Value {
+    let body = json!({"server": {"name": name, "imageRef": f.image, "flavorRef": f.flavor,
+        "networks": networks, "availability_zone": format!("nova:{host}")}});
+    let created = s.expect(202, Method::POST, "compute", "/servers", Some(body)).await;
+    let id = created["server"]["id"].as_str().unwrap().to_string();
+    settled(s, &id, &mut Answers::default()).await.unwrap_or_else(|| panic!("{name} never settled"))
+}
+
+/// The server's address on the network named `network`.
+fn address(server: &Value, network: &str) -> String {
+    server["addresses"][network][0]["addr"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no address on {network}: {server}"))
+        .into()
+}
+
+async fn network_with_subnet(s: &Session, name: &str, provider: Value, cidr: &str) -> (String, String) {
+    let mut body = json!({"name": name});
+    body.as_object_mut().unwrap().extend(provider.as_object().unwrap().clone());
+    let net = s.expect(201, Method::POST, "network", "/v2.0/networks", Some(json!({"network": body}))).await;
+    let id = net["network"]["id"].as_str().unwrap().to_string();
+    let subnet = json!({"subnet": {"network_id": id, "cidr": cidr, "ip_version": 4}});
+    let subnet = s.expect(201, Method::POST, "network", "/v2.0/subnets", Some(subnet)).await;
+    (id, subnet["subnet"]["id"].as_str().unwrap().to_string())
+}
+
+fn host_has_link(host: &str, name: &str) -> bool {
+    in_netns(host, &["ip", "link", "show", name]).0
+}
+
+/// Layer 2 for real on two hosts of the netns driver: instances are network
+/// namespaces plugged by the Linux bridge agent into brq bridges, VXLAN
+/// between the hosts with l2population, a flat provider network on
+/// physnet1, local networks that stay on their host, VLAN refused where the
+/// kernel cannot do it, and an agent killed -9 whose resync removes what was
+/// deleted meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn linux_bridge_carries_packets_between_hosts() {
+    let _turn = ONE_CLOUD.lock().await;
+    let Some(cloud) = Cloud::up_with("linuxbridge", &["--hosts", "2", "--compute-driver", "netns"]) else { return };
+    let s = cloud.admin().await;
+    let f = fixtures(&s).await;
+
+    let vxlan = json!({"provider:network_type": "vxlan"});
+    let (a, _) = network_with_subnet(&s, "a", vxlan.clone(), "10.50.0.0/24").await;
+    let (b, b_subnet) = network_with_subnet(&s, "b", vxlan, "10.50.0.0/24").await;
+    let flat = json!({"provider:network_type": "flat", "provider:physical_network": "physnet1"});
+    let (flat, _) = network_with_subnet(&s, "flat", flat, "10.60.0.0/24").await;
+    let (local, _) = network_with_subnet(&s, "local", json!({"provider:network_type": "local"}), "10.70.0.0/24").await;
+    let vlan = json!({"provider:network_type": "vlan", "provider:physical_network": "physnet1",
+        "provider:segmentation_id": 100});
+    let (vlan, _) = network_with_subnet(&s, "vlan", vlan, "10.80.0.0/24").await;
+
+    let both = json!([{"uuid": a}, {"uuid": flat}, {"uuid": local}]);
+    let a1 = boot_on(&s, &f, "a1", "host-1", both.clone()).await;
+    let a2 = boot_on(&s, &f, "a2", "host-2", both).await;
+    assert_eq!((a1["status"].as_str(), a2["status"].as_str()), (Some("ACTIVE"), Some("ACTIVE")), "{a1} {a2}");
+    let (a1_id, a2_id) = (a1["id"].as_str().unwrap(), a2["id"].as_str().unwrap());
+
+    // Network b has a's CIDR, and its server on host-1 takes a2's address.
+    let a2_ip = address(&a2, "a");
+    let port = json!({"port": {"network_id": b, "fixed_ips": [{"subnet_id": b_subnet, "ip_address": a2_ip}]}});
+    let port = s.expect(201, Method::POST, "network", "/v2.0/ports", Some(port)).await;
+    let b1 = boot_on(&s, &f, "b1", "host-1", json!([{"port": port["port"]["id"]}])).await;
+    assert_eq!(b1["status"], "ACTIVE", "{b1}");
+    let b1_id = b1["id"].as_str().unwrap().to_string();
+
+    let ports = s.expect(200, Method::GET, "network", &format!("/v2.0/ports?device_id={a1_id}"), None).await;
+    for p in ports["ports"].as_array().unwrap() {
+        assert_eq!((p["binding:vif_type"].as_str(), p["binding:host_id"].as_str()), (Some("bridge"), Some("host-1")));
+        assert_eq!(p["status"], "ACTIVE", "{p}");
+    }
+
+    // VXLAN across hosts, isolated from b; flat across hosts through
+    // physnet1; local stays on its host.
+    let page = reach(a1_id, &a2_ip).expect("a1 reaches a2 over VXLAN");
+    assert!(page.contains(a2_id), "a2's address on a answered as {page:?}");
+    let page = reach(&b1_id, &a2_ip);
+    assert!(page.as_ref().is_none_or(|p| !p.contains(a2_id)), "b reached a: {page:?}");
+    let page = reach(a1_id, &address(&a2, "flat")).expect("a1 reaches a2 over the flat network");
+    assert!(page.contains(a2_id));
+    assert!(reach(a1_id, &address(&a2, "local")).is_none(), "a local network crossed hosts");
+    println!("  VXLAN and flat carry ICMP and HTTP between hosts; b and local stay apart");
+
+    // This kernel has no 802.1Q devices: the agent says so and nothing binds.
+    let v = boot_on(&s, &f, "v", "host-1", json!([{"uuid": vlan}])).await;
+    assert_eq!(v["status"], "ERROR", "{v}");
+    assert!(v["fault"]["message"].as_str().unwrap_or("").contains("could not be bound"), "{v}");
+
+    // The agent dies; traffic goes on; b1 goes meanwhile; the restarted
+    // agent's resync takes b's bridge and VXLAN device down.
+    let out = cloud.run(&["stop", "host-1-linuxbridge-agent", "--kill"]);
+    assert!(out.status.success(), "{}", cloud.stderr(&out));
+    assert!(reach(a1_id, &a2_ip).is_some(), "traffic stopped with the agent");
+    s.expect(204, Method::DELETE, "compute", &format!("/servers/{b1_id}"), None).await;
+    assert_eq!(settled(&s, &b1_id, &mut Answers::default()).await.unwrap()["status"], "DELETED");
+    let b_bridge = format!("brq{}", &b[..11]);
+    assert!(host_has_link("host-1", &b_bridge), "the bridge went without the agent");
+    let out = cloud.run(&["start", "host-1-linuxbridge-agent"]);
+    assert!(out.status.success(), "{}", cloud.stderr(&out));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while host_has_link("host-1", &b_bridge) {
+        assert!(Instant::now() < deadline, "resync left {b_bridge}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(reach(a1_id, &a2_ip).is_some(), "traffic stopped after the agent's resync");
+    println!("  agent killed -9: traffic went on; its resync removed {b_bridge}");
+
+    let namespaces = [instance_ns(a1_id), instance_ns(a2_id)];
+    drop(cloud);
+    let left = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    let left = String::from_utf8_lossy(&left.stdout);
+    for ns in namespaces.iter().chain([&"host-1".to_string()]) {
+        assert!(!left.lines().any(|l| l.split(' ').next() == Some(ns)), "{ns} left behind");
+    }
+}

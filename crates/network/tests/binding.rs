@@ -147,10 +147,10 @@ async fn agents_learn_over_the_bus() {
     // An agent asking about the device gets how to wire it.
     let ask = DevicesOnHost { devices: vec![pid.to_string()], agent_id: None, host: "h1".into() };
     let details = PluginClient::new(&cloud.bus).get_devices_details_list(&ask).await.unwrap();
-    assert_eq!(details[0]["network_type"], "vlan");
-    assert_eq!(details[0]["physical_network"], "physnet1");
-    assert_eq!(details[0]["segmentation_id"], 120);
-    assert_eq!(details[0]["mtu"], 1500);
+    assert_eq!(details[0].network_type.as_deref(), Some("vlan"));
+    assert_eq!(details[0].physical_network.as_deref(), Some("physnet1"));
+    assert_eq!(details[0].segmentation_id, Some(120));
+    assert_eq!(details[0].mtu, Some(1500));
     // Rule changes reach the agents.
     let (_, groups) = cloud.call(Method::GET, "/v2.0/security-groups", &cloud.admin, None).await;
     let sg = groups["security_groups"][0]["id"].as_str().unwrap().to_string();

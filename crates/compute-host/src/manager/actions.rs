@@ -181,7 +181,7 @@ impl Host {
         let ports = Ports { session: &self.session };
         let (port, created) = ports.bind_one(&i, &requested, &self.host, None).await?;
         let port_id = port["id"].as_str().unwrap_or_default().to_string();
-        let mut names: HashMap<String, String> = HashMap::new();
+        let mut names: HashMap<String, serde_json::Value> = HashMap::new();
         let attached = async {
             let port = ports.wait_active(&port_id, &self.host, PLUG_TIMEOUT).await?;
             let vif = ports.vif_from_port(&port, created, requested.tag.clone(), &mut names).await?;

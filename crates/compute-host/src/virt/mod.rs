@@ -9,6 +9,7 @@
 
 pub mod fake;
 mod fake_vnc;
+pub mod netns;
 
 use async_trait::async_trait;
 use serde_json::Value;

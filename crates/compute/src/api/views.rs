@@ -51,7 +51,7 @@ pub fn addresses(i: &Instance) -> Value {
 }
 
 pub fn instance_name(i: &Instance) -> String {
-    format!("instance-{}", &i.uuid.replace('-', "")[..8.min(i.uuid.len())])
+    i.name()
 }
 
 impl ServerView<'_> {

@@ -343,7 +343,10 @@ impl Saga for Build {
             env.event(e).await;
         }
         let retryable = matches!(error.kind.as_str(), HOST_FAILURE | "Injected" | "Timeout");
-        if retryable && i.tried_hosts.len() < env.max_attempts {
+        // A forced host has no other host to try (Nova's populate_retry).
+        let forced = super::placement::requested_zone_and_host(i.requested_availability_zone.as_deref()).1.is_some();
+        let attempts_left = i.tried_hosts.len() < env.max_attempts && (ctx.params.attempt as usize) < env.max_attempts;
+        if retryable && attempts_left && !forced {
             let next = BuildParams {
                 attempt: ctx.params.attempt + 1,
                 last_failure: Some(error.message.clone()),

@@ -61,14 +61,7 @@ impl SagaEnv {
             None => None,
         };
         let properties = i.image_meta.get("properties").and_then(Value::as_object).cloned().unwrap_or_default();
-        let (zone, force_host) =
-            match i.requested_availability_zone.as_deref().map(|z| z.split(':').collect::<Vec<_>>()) {
-                Some(parts) if parts.len() >= 2 && !parts[1].is_empty() => {
-                    (Some(parts[0]).filter(|z| !z.is_empty()).map(String::from), Some(parts[1].to_string()))
-                }
-                Some(parts) => (parts.first().filter(|z| !z.is_empty()).map(|z| z.to_string()), None),
-                None => (None, None),
-            };
+        let (zone, force_host) = requested_zone_and_host(i.requested_availability_zone.as_deref());
         Ok(RequestSpec {
             instance_uuid: i.uuid.clone(),
             project_id: i.project_id.clone(),
@@ -154,5 +147,16 @@ impl SagaEnv {
             .next()
             .ok_or_else(|| failed(ComputeError::NoValidHost("No valid host was found.".into())))?;
         Ok(Placement { host: sel.host, node: sel.node })
+    }
+}
+
+/// `zone`, `zone:host` or `:host` as a request names them (Nova's forced host).
+pub fn requested_zone_and_host(requested: Option<&str>) -> (Option<String>, Option<String>) {
+    match requested.map(|z| z.split(':').collect::<Vec<_>>()) {
+        Some(parts) if parts.len() >= 2 && !parts[1].is_empty() => {
+            (Some(parts[0]).filter(|z| !z.is_empty()).map(String::from), Some(parts[1].to_string()))
+        }
+        Some(parts) => (parts.first().filter(|z| !z.is_empty()).map(|z| z.to_string()), None),
+        None => (None, None),
     }
 }

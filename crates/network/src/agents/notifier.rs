@@ -4,7 +4,7 @@
 use bus::Bus;
 use serde_json::Value;
 
-use super::interfaces::*;
+use network_rpc::*;
 
 #[derive(Clone)]
 pub struct Notifier {
@@ -64,5 +64,17 @@ impl Notifier {
         let args = SecurityGroups { security_groups: security_groups.to_vec() };
         let client = SecurityGroupUpdatesClient::new(&self.bus);
         log_failure("security_groups_member_updated", client.security_groups_member_updated(&args).await);
+    }
+
+    /// l2population: these ports are up, here is where.
+    pub async fn add_fdb_entries(&self, entries: Vec<FdbEntry>) {
+        let client = L2populationClient::new(&self.bus);
+        log_failure("add_fdb_entries", client.add_fdb_entries(&FdbEntries { entries }).await);
+    }
+
+    /// l2population: these ports are gone from where they were.
+    pub async fn remove_fdb_entries(&self, entries: Vec<FdbEntry>) {
+        let client = L2populationClient::new(&self.bus);
+        log_failure("remove_fdb_entries", client.remove_fdb_entries(&FdbEntries { entries }).await);
     }
 }

@@ -1,17 +1,21 @@
 //! Agents → server: the RPCs agents make. `report_state` keeps an agent alive;
-//! `get_devices_details_list` tells an agent how to wire ports;
-//! `update_device_up`/`update_device_down` report that it has.
+//! `get_devices_details_list` / `get_ports_on_host` tell an agent how to wire
+//! ports; `update_device_up`/`update_device_down` report that it has, and
+//! l2population tells every other agent where a port that came up (or went)
+//! lives; `get_network_fdb` gives a (re)starting agent the whole table.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use bus::{CallContext, RemoteError, ServeOptions};
+use network_rpc::{
+    DeviceDetails, DeviceOnHost, DevicesOnHost, FdbEntry, FixedIp, Host, NetworkOnHost, Plugin, PluginHandler,
+    PluginReports, PluginReportsHandler, ReportState,
+};
 use serde_json::{json, Value};
 
-use super::interfaces::{
-    DeviceOnHost, DevicesOnHost, Plugin, PluginHandler, PluginReports, PluginReportsHandler, ReportState,
-};
 use crate::error::Result;
-use crate::store::{Record, NETWORK, PORT};
+use crate::store::{Record, Segment, AGENT, NETWORK, PORT};
 use crate::Network;
 
 fn remote(e: impl std::fmt::Display) -> RemoteError {
@@ -29,15 +33,15 @@ pub async fn serve(net: Arc<Network>, server: &str) -> std::result::Result<(), b
     Plugin::serve(&bus, server, rpc.clone(), ServeOptions::default()).await?;
     // A server killed between a port's commit and its notification lost the
     // notification: a new one sends again what no agent has wired yet.
-    tokio::spawn(async move { renotify_unwired(&rpc.0, None).await });
+    tokio::spawn(async move { renotify_unwired(&rpc.0).await });
     Ok(())
 }
 
-/// Notifies the agents again of every port bound (on `host`, or anywhere)
-/// that is not up yet. Agents missed what was sent while they or the server
-/// were down (notifications are fanouts, and a server may die between commit
-/// and cast); wiring a port twice is harmless.
-async fn renotify_unwired(net: &Network, host: Option<&str>) {
+/// Notifies the agents again of every bound port that is not up yet. Agents
+/// missed what was sent while the server was down (notifications are fanouts,
+/// and a server may die between commit and cast); wiring a port twice is
+/// harmless. (An agent that restarts asks for its host's ports itself.)
+async fn renotify_unwired(net: &Network) {
     let ports = match net.store.list(&PORT, None).await {
         Ok(ports) => ports,
         Err(e) => {
@@ -46,11 +50,9 @@ async fn renotify_unwired(net: &Network, host: Option<&str>) {
         }
     };
     let unwired = ports.iter().filter(|p| {
-        let bound_to = p.str("binding:host_id").unwrap_or_default();
-        !bound_to.is_empty()
-            && host.is_none_or(|h| h == bound_to)
+        !p.str("binding:host_id").unwrap_or_default().is_empty()
             && p.str("status") == Some("DOWN")
-            && crate::api::ports::is_bound(p.str("binding:vif_type"))
+            && network_rpc::is_bound(p.str("binding:vif_type"))
     });
     let mut sent = 0;
     for port in unwired {
@@ -58,24 +60,13 @@ async fn renotify_unwired(net: &Network, host: Option<&str>) {
         sent += 1;
     }
     if sent > 0 {
-        tracing::info!(ports = sent, host = host.unwrap_or("any"), "notified the agents again of ports not up yet");
+        tracing::info!(ports = sent, "notified the agents again of ports not up yet");
     }
 }
 
 impl PluginReportsHandler for AgentRpc {
     async fn report_state(&self, _ctx: &CallContext, args: ReportState) -> std::result::Result<String, RemoteError> {
-        let state = args.state();
-        crate::api::agents::report_state(&self.0, state).await.map_err(remote)?;
-        // A restarted agent missed the notifications sent while it was down
-        // (Neutron's l2population resyncs on the same flag).
-        let restarted = state.get("start_flag").and_then(Value::as_bool) == Some(true);
-        let agent_type = state.get("agent_type").and_then(Value::as_str).unwrap_or_default();
-        let l2 = ![crate::api::agents::DHCP_AGENT, crate::api::agents::L3_AGENT].contains(&agent_type);
-        if restarted && l2 {
-            let (net, host) =
-                (self.0.clone(), state.get("host").and_then(Value::as_str).unwrap_or_default().to_string());
-            tokio::spawn(async move { renotify_unwired(&net, Some(&host)).await });
-        }
+        crate::api::agents::report_state(&self.0, args.state()).await.map_err(remote)?;
         Ok("alive".into())
     }
 }
@@ -85,7 +76,7 @@ impl PluginHandler for AgentRpc {
         &self,
         _ctx: &CallContext,
         args: DevicesOnHost,
-    ) -> std::result::Result<Vec<Value>, RemoteError> {
+    ) -> std::result::Result<Vec<DeviceDetails>, RemoteError> {
         let mut out = Vec::new();
         for d in &args.devices {
             out.push(device_details(&self.0, d).await.map_err(remote)?);
@@ -97,7 +88,7 @@ impl PluginHandler for AgentRpc {
         &self,
         _ctx: &CallContext,
         args: DeviceOnHost,
-    ) -> std::result::Result<Value, RemoteError> {
+    ) -> std::result::Result<DeviceDetails, RemoteError> {
         device_details(&self.0, &args.device).await.map_err(remote)
     }
 
@@ -108,48 +99,160 @@ impl PluginHandler for AgentRpc {
     async fn update_device_down(&self, _ctx: &CallContext, args: DeviceOnHost) -> std::result::Result<(), RemoteError> {
         set_status(&self.0, &args.device, &args.host, false).await.map_err(remote)
     }
+
+    async fn get_ports_on_host(
+        &self,
+        _ctx: &CallContext,
+        args: Host,
+    ) -> std::result::Result<Vec<DeviceDetails>, RemoteError> {
+        let net = &self.0;
+        let ports = net.store.list(&PORT, None).await.map_err(remote)?;
+        let mut out = Vec::new();
+        for p in ports.iter().filter(|p| {
+            p.str("binding:host_id") == Some(args.host.as_str()) && network_rpc::is_bound(p.str("binding:vif_type"))
+        }) {
+            out.push(details_of(net, p).await.map_err(remote)?);
+        }
+        Ok(out)
+    }
+
+    async fn get_network_fdb(
+        &self,
+        _ctx: &CallContext,
+        args: NetworkOnHost,
+    ) -> std::result::Result<Vec<FdbEntry>, RemoteError> {
+        network_fdb(&self.0, &args.network_id, &args.host).await.map_err(remote)
+    }
+}
+
+async fn device_details(net: &Network, device: &str) -> Result<DeviceDetails> {
+    match net.store.find(&PORT, device).await? {
+        Some(port) => details_of(net, &port).await,
+        None => Ok(DeviceDetails { device: device.to_string(), ..DeviceDetails::default() }),
+    }
+}
+
+/// The segment the port is bound on (else its network's first).
+async fn bound_segment(net: &Network, port: &Record) -> Result<Option<Segment>> {
+    let segments = net.store.segments(port.str("network_id").unwrap_or_default()).await?;
+    let bound = port.str("_segment_id").and_then(|sid| segments.iter().position(|s| s.id == sid));
+    Ok(segments.into_iter().nth(bound.unwrap_or(0)))
 }
 
 /// What an agent needs to wire a port: its network's segment, MTU, addresses
 /// and security.
-async fn device_details(net: &Network, device: &str) -> Result<Value> {
-    let Some(port) = net.store.find(&PORT, device).await? else {
-        return Ok(json!({"device": device}));
-    };
+async fn details_of(net: &Network, port: &Record) -> Result<DeviceDetails> {
     let network_id = port.str("network_id").unwrap_or_default().to_string();
     let network: Option<Record> = net.store.find(&NETWORK, &network_id).await?;
-    let segments = net.store.segments(&network_id).await?;
-    let segment = port.str("_segment_id").and_then(|sid| segments.iter().find(|s| s.id == sid)).or(segments.first());
-    Ok(json!({
-        "device": device,
-        "port_id": port.id,
-        "network_id": network_id,
-        "mac_address": port.str("mac_address"),
-        "admin_state_up": port.flag("admin_state_up"),
-        "network_type": segment.map(|s| s.network_type.clone()),
-        "segmentation_id": segment.and_then(|s| s.segmentation_id),
-        "physical_network": segment.and_then(|s| s.physical_network.clone()),
-        "mtu": network.as_ref().and_then(|n| n.attrs.get("mtu").cloned()),
-        "fixed_ips": port.attrs.get("fixed_ips"),
-        "device_owner": port.str("device_owner"),
-        "security_groups": port.attrs.get("security_groups"),
-        "port_security_enabled": port.flag("port_security_enabled"),
-        "allowed_address_pairs": port.attrs.get("allowed_address_pairs"),
-        "profile": port.attrs.get("binding:profile"),
-    }))
+    let segment = bound_segment(net, port).await?;
+    let list = |key: &str| port.attrs.get(key).and_then(Value::as_array).cloned().unwrap_or_default();
+    Ok(DeviceDetails {
+        device: port.id.clone(),
+        network_id,
+        mac_address: port.str("mac_address").unwrap_or_default().to_string(),
+        admin_state_up: port.flag("admin_state_up"),
+        network_type: segment.as_ref().map(|s| s.network_type.clone()),
+        segmentation_id: segment.as_ref().and_then(|s| s.segmentation_id),
+        physical_network: segment.as_ref().and_then(|s| s.physical_network.clone()),
+        mtu: network.as_ref().and_then(|n| n.attrs.get("mtu")).and_then(Value::as_u64).map(|m| m as u32),
+        fixed_ips: fixed_ips(port),
+        device_owner: port.str("device_owner").unwrap_or_default().to_string(),
+        security_groups: list("security_groups").iter().filter_map(|g| g.as_str().map(String::from)).collect(),
+        port_security_enabled: port.flag("port_security_enabled"),
+        allowed_address_pairs: list("allowed_address_pairs"),
+        host: port.str("binding:host_id").unwrap_or_default().to_string(),
+        vif_type: port.str("binding:vif_type").unwrap_or_default().to_string(),
+    })
 }
 
-/// An agent wired (or unwired) a port on its host.
+fn fixed_ips(port: &Record) -> Vec<FixedIp> {
+    crate::api::ports::fixed_ips(port)
+        .into_iter()
+        .map(|(subnet_id, ip_address)| FixedIp { subnet_id, ip_address })
+        .collect()
+}
+
+/// An agent wired (or unwired) a port on its host. Once up on an overlay
+/// network, every other host learns where it is (l2population).
 async fn set_status(net: &Network, device: &str, host: &str, up: bool) -> Result<()> {
     let mut w = net.store.begin().await?;
     let Some(mut port) = net.store.find_in(w.conn(), &PORT, device).await? else { return Ok(()) };
     let bound_here = port.str("binding:host_id") == Some(host);
     let status = if up { "ACTIVE" } else { "DOWN" };
-    if (bound_here || host.is_empty()) && port.str("status") != Some(status) {
+    let changed = (bound_here || host.is_empty()) && port.str("status") != Some(status);
+    if changed {
         port.attrs.insert("status".into(), json!(status));
         port.touch();
         net.store.update(w.conn(), &PORT, &port).await?;
     }
     w.commit().await?;
+    if changed {
+        if let Some(entry) = fdb_entry(net, &port, &mut HashMap::new()).await? {
+            if up {
+                net.notifier.add_fdb_entries(vec![entry]).await;
+            } else {
+                net.notifier.remove_fdb_entries(vec![entry]).await;
+            }
+        }
+    }
     Ok(())
+}
+
+/// The tunnel address of `host`'s L2 agent, if it has one (cached per call).
+async fn tunnel_ip(net: &Network, host: &str, cache: &mut HashMap<String, Option<String>>) -> Result<Option<String>> {
+    if let Some(ip) = cache.get(host) {
+        return Ok(ip.clone());
+    }
+    let agents = net.store.list(&AGENT, Some(("host", host))).await?;
+    let ip = agents
+        .iter()
+        .filter_map(|a| a.attrs.get("configurations").and_then(|c| c.get("tunneling_ip")).and_then(Value::as_str))
+        .find(|ip| !ip.is_empty())
+        .map(String::from);
+    cache.insert(host.to_string(), ip.clone());
+    Ok(ip)
+}
+
+/// l2population's entry for a bound port on an overlay segment whose host's
+/// agent has a tunnel address; `None` for anything else.
+pub(crate) async fn fdb_entry(
+    net: &Network,
+    port: &Record,
+    cache: &mut HashMap<String, Option<String>>,
+) -> Result<Option<FdbEntry>> {
+    let host = port.str("binding:host_id").unwrap_or_default();
+    if host.is_empty() || !network_rpc::is_bound(port.str("binding:vif_type")) {
+        return Ok(None);
+    }
+    let Some(segment) = bound_segment(net, port).await? else { return Ok(None) };
+    let (Some(vni), true) = (segment.segmentation_id, matches!(segment.network_type.as_str(), "vxlan" | "gre")) else {
+        return Ok(None);
+    };
+    let Some(tunnel_ip) = tunnel_ip(net, host, cache).await? else { return Ok(None) };
+    Ok(Some(FdbEntry {
+        network_id: segment.network_id.clone(),
+        network_type: segment.network_type.clone(),
+        segmentation_id: vni,
+        port_id: port.id.clone(),
+        host: host.to_string(),
+        tunnel_ip,
+        mac_address: port.str("mac_address").unwrap_or_default().to_string(),
+        ip_addresses: fixed_ips(port).into_iter().map(|f| f.ip_address).collect(),
+    }))
+}
+
+/// Every port up on `network_id` on a host other than `host`, as l2population
+/// entries.
+async fn network_fdb(net: &Network, network_id: &str, host: &str) -> Result<Vec<FdbEntry>> {
+    let mut cache = HashMap::new();
+    let mut out = Vec::new();
+    for p in net.store.list(&PORT, Some(("network_id", network_id))).await? {
+        if p.str("status") != Some("ACTIVE") || p.str("binding:host_id") == Some(host) {
+            continue;
+        }
+        if let Some(e) = fdb_entry(net, &p, &mut cache).await? {
+            out.push(e);
+        }
+    }
+    Ok(out)
 }

@@ -18,8 +18,8 @@ use crate::error::{NetworkError, Result};
 use crate::store::{Record, AGENT, NETWORK, ROUTER};
 use crate::Network;
 
-pub const DHCP_AGENT: &str = "DHCP agent";
-pub const L3_AGENT: &str = "L3 agent";
+pub use network_rpc::DHCP_AGENT;
+pub use network_rpc::L3_AGENT;
 
 pub const RESOURCE: Resource = Resource {
     singular: "agent",

@@ -215,7 +215,8 @@ pub async fn bind(net: &Network, conn: &mut AnyConnection, port: &mut Record) ->
         match net.ml2.bind(&segments, &agents) {
             Some(b) => (b.vif_type.to_string(), b.vif_details, Some(b.segment_id)),
             None => {
-                tracing::warn!(port = %port.id, host, "no mechanism driver could bind the port");
+                let reason = crate::ml2::binding_failure(&segments, &agents);
+                tracing::warn!(port = %port.id, host, reason, "no mechanism driver could bind the port");
                 ("binding_failed".to_string(), json!({}), None)
             }
         }
@@ -233,11 +234,7 @@ pub async fn bind(net: &Network, conn: &mut AnyConnection, port: &mut Record) ->
     Ok(())
 }
 
-/// Whether a port of this `binding:vif_type` is bound: an agent on its host
-/// has something to wire.
-pub fn is_bound(vif_type: Option<&str>) -> bool {
-    !matches!(vif_type, Some("unbound" | "binding_failed") | None)
-}
+pub use network_rpc::is_bound;
 
 /// Tells the agents a port changed (they wire the ports bound on their host).
 pub async fn notify_port(net: &Network, port: &Record) {
@@ -546,8 +543,10 @@ pub async fn update(
     visible_port(&net, &auth, &id).await?;
     let mut w = net.store.begin().await?;
     let mut port = net.store.get_in(w.conn(), &PORT, &id).await?;
+    let before = port.clone();
     update_in(&net, w.conn(), &auth, &mut port, changes).await?;
     w.commit().await?;
+    notify_port_moved(&net, &before, &port).await;
     notify_port(&net, &port).await;
     let tags = super::tags::all(&net).await?;
     Ok(Json(json!({"port": render(&port, &tags, admin)})))
@@ -558,8 +557,38 @@ pub async fn delete_port(net: &Network, port: &Record) -> Result<()> {
     let mut w = net.store.begin().await?;
     delete_in(net, w.conn(), port).await?;
     w.commit().await?;
-    net.notifier.port_delete(&port.id, port.str("network_id").unwrap_or_default()).await;
+    notify_port_gone(net, port).await;
     Ok(())
+}
+
+/// Tells the agents a port is gone: its host unwires it, and where it was up
+/// the other hosts forget it (l2population).
+pub async fn notify_port_gone(net: &Network, port: &Record) {
+    net.notifier.port_delete(&port.id, port.str("network_id").unwrap_or_default()).await;
+    forget_where_it_was(net, port).await;
+}
+
+/// A port that was up and is no longer up where it was (unbound, moved to
+/// another host, or down): the other hosts forget where it was.
+pub async fn notify_port_moved(net: &Network, before: &Record, after: &Record) {
+    let same_place = before.str("binding:host_id") == after.str("binding:host_id")
+        && after.str("status") == Some("ACTIVE")
+        && before.str("mac_address") == after.str("mac_address")
+        && fixed_ips(before) == fixed_ips(after);
+    if !same_place {
+        forget_where_it_was(net, before).await;
+    }
+}
+
+async fn forget_where_it_was(net: &Network, port: &Record) {
+    if port.str("status") != Some("ACTIVE") {
+        return;
+    }
+    match crate::agents::rpc::fdb_entry(net, port, &mut HashMap::new()).await {
+        Ok(Some(entry)) => net.notifier.remove_fdb_entries(vec![entry]).await,
+        Ok(None) => {}
+        Err(e) => tracing::warn!(port = %port.id, error = %e, "cannot tell the agents the port went"),
+    }
 }
 
 pub async fn delete_in(net: &Network, conn: &mut AnyConnection, port: &Record) -> Result<()> {

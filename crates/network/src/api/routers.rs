@@ -658,6 +658,6 @@ pub async fn remove_interface(
     r.touch();
     net.store.update(w.conn(), &ROUTER, &r).await?;
     w.commit().await?;
-    net.notifier.port_delete(&port.id, port.str("network_id").unwrap_or_default()).await;
+    ports::notify_port_gone(&net, &port).await;
     Ok(Json(info))
 }

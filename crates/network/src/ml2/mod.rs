@@ -132,10 +132,13 @@ impl Ml2 {
     /// Binds a port on a host that runs `agents` (type and configurations of
     /// each alive agent there): the first driver, in configured order, that has
     /// an agent able to wire one of the segments.
+    /// An agent that says its host cannot carry a network type (what the
+    /// kernel lacks, in its `unsupported_network_types`) binds nothing of it.
     pub fn bind(&self, segments: &[Segment], agents: &[(String, Value)]) -> Option<Binding> {
         for driver in &self.mechanisms {
             for (_, configurations) in agents.iter().filter(|(t, _)| t == driver.agent_type()) {
-                if let Some(s) = segments.iter().find(|s| driver.can_bind(configurations, s)) {
+                let carried = |s: &&Segment| unsupported(configurations, &s.network_type).is_none();
+                if let Some(s) = segments.iter().filter(carried).find(|s| driver.can_bind(configurations, s)) {
                     return Some(Binding {
                         vif_type: driver.vif_type(),
                         vif_details: driver.vif_details(),
@@ -146,5 +149,33 @@ impl Ml2 {
             }
         }
         None
+    }
+}
+
+/// Why an agent with these configurations cannot carry `network_type`, if it
+/// says it cannot.
+pub fn unsupported<'a>(configurations: &'a Value, network_type: &str) -> Option<&'a str> {
+    configurations.get("unsupported_network_types").and_then(|u| u.get(network_type)).and_then(Value::as_str)
+}
+
+/// Why no mechanism driver bound a port on a host with these agents: what
+/// the agents said they cannot carry, or that none can reach the segments.
+pub fn binding_failure(segments: &[Segment], agents: &[(String, Value)]) -> String {
+    if agents.is_empty() {
+        return "no alive L2 agent on the host".into();
+    }
+    let reasons: Vec<String> = segments
+        .iter()
+        .flat_map(|s| {
+            agents.iter().filter_map(move |(t, c)| {
+                unsupported(c, &s.network_type).map(|r| format!("{t} cannot carry {} networks: {r}", s.network_type))
+            })
+        })
+        .collect();
+    if reasons.is_empty() {
+        let types: Vec<&str> = segments.iter().map(|s| s.network_type.as_str()).collect();
+        format!("no agent on the host can reach a segment of type {}", types.join(", "))
+    } else {
+        reasons.join("; ")
     }
 }

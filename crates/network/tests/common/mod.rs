@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use common::Config;
 use identity::{Bootstrap, CatalogEntry, Identity, IdentityConfig};
-use network::agents::reporter::StandIn;
 use network::{Network, NetworkConfig};
+use network_agents::datapath::standin::StandIn;
+use network_agents::{Agent, AgentIdentity};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -146,15 +147,17 @@ impl Cloud {
 
     /// Runs an in-tree stand-in agent of `agent_type` on `host`.
     pub async fn agent(&self, agent_type: &str, host: &str, configurations: Value, report_interval: Duration) {
-        StandIn {
-            agent_type: agent_type.into(),
-            binary: format!("test-{host}"),
-            topic: "N/A".into(),
-            host: host.into(),
-            configurations,
-            availability_zone: None,
-            report_interval,
-            acks_ports: true,
+        Agent {
+            identity: AgentIdentity {
+                agent_type: agent_type.into(),
+                binary: format!("test-{host}"),
+                topic: "N/A".into(),
+                availability_zone: None,
+                report_interval,
+            },
+            hosts: vec![host.into()],
+            datapath: std::sync::Arc::new(StandIn::new(configurations)),
+            wires_ports: true,
         }
         .start(self.bus.clone())
         .await

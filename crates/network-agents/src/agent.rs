@@ -1,0 +1,389 @@
+//! The agent loop, one for every kind of L2 agent (and the state-only
+//! stand-ins of the DHCP and L3 agents): it reports the agent's state on a
+//! period; it listens to the server's port, network and l2population
+//! notifications; and it keeps the datapath equal to what the server says is
+//! bound to its host(s). One task applies every change, in order, so the
+//! datapath is never driven from two places at once.
+//!
+//! Resync (at start, and after any failure): ask the server for every port
+//! bound here, wire what is missing, remove what the datapath made for ports
+//! and networks that are gone — leaving alone what is already right, so
+//! traffic on unchanged ports keeps flowing.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bus::{Bus, CallContext, RemoteError, ServeOptions};
+use network_rpc::*;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::datapath::{Datapath, Wiring};
+
+/// Who the agent says it is in its reports.
+#[derive(Debug, Clone)]
+pub struct AgentIdentity {
+    pub agent_type: String,
+    pub binary: String,
+    pub topic: String,
+    pub availability_zone: Option<String>,
+    pub report_interval: Duration,
+}
+
+/// An agent: its identity, the hosts it serves (one, or the simulated
+/// hypervisors beside a compute process simulating many), and its datapath.
+pub struct Agent {
+    pub identity: AgentIdentity,
+    pub hosts: Vec<String>,
+    pub datapath: Arc<dyn Datapath>,
+    /// Whether it wires ports (the L2 kind); the others only report.
+    pub wires_ports: bool,
+}
+
+/// What the loop is told.
+#[derive(Debug)]
+enum Event {
+    PortUpdate(Box<DeviceDetails>),
+    PortDelete(String),
+    NetworkDelete(String),
+    FdbAdd(Vec<FdbEntry>),
+    FdbRemove(Vec<FdbEntry>),
+    DeviceAppeared(String),
+    Resync,
+}
+
+/// How long a failed resync waits before the next, at most.
+const RESYNC_BACKOFF_MAX: Duration = Duration::from_secs(10);
+/// Ports waiting for their device are retried at least this often (links
+/// are watched; this covers a missed event).
+const WAITING_RETRY: Duration = Duration::from_secs(1);
+
+impl Agent {
+    /// Starts the agent; its tasks run until the bus goes.
+    pub async fn start(self, bus: Bus) -> Result<Vec<JoinHandle<()>>, bus::BusError> {
+        let mut tasks = Vec::new();
+        let configurations = self.datapath.configurations();
+        for host in &self.hosts {
+            tasks.push(report(
+                self.identity.clone(),
+                host.clone(),
+                configurations.clone(),
+                PluginReportsClient::new(&bus),
+            ));
+        }
+        if !self.wires_ports {
+            return Ok(tasks);
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let listener = Arc::new(Listener { hosts: self.hosts.iter().cloned().collect(), tx: tx.clone() });
+        let server = format!("{}.{}", self.hosts.first().map(String::as_str).unwrap_or("agent"), self.identity.binary);
+        let opts = ServeOptions::default;
+        tasks.push(PortUpdates::serve(&bus, &server, listener.clone(), opts()).await?);
+        tasks.push(PortDeletes::serve(&bus, &server, listener.clone(), opts()).await?);
+        tasks.push(NetworkDeletes::serve(&bus, &server, listener.clone(), opts()).await?);
+        tasks.push(L2population::serve(&bus, &server, listener, opts()).await?);
+        if let Some(mut appeared) = self.datapath.watch() {
+            let tx = tx.clone();
+            tasks.push(tokio::spawn(async move {
+                while let Some(name) = appeared.recv().await {
+                    if tx.send(Event::DeviceAppeared(name)).is_err() {
+                        break;
+                    }
+                }
+            }));
+        }
+        let _ = tx.send(Event::Resync);
+        let state = Wirer {
+            hosts: self.hosts.clone(),
+            datapath: self.datapath,
+            plugin: PluginClient::new(&bus),
+            wanted: HashMap::new(),
+            wired: HashMap::new(),
+            fdb: HashMap::new(),
+            agent_type: self.identity.agent_type.clone(),
+        };
+        tasks.push(tokio::spawn(state.run(rx, tx)));
+        Ok(tasks)
+    }
+}
+
+/// Reports the agent's state on `host` every interval (the first with
+/// `start_flag`, as Neutron's agents do).
+fn report(
+    identity: AgentIdentity,
+    host: String,
+    configurations: Value,
+    reports: PluginReportsClient,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut first = true;
+        loop {
+            // oslo's nesting: the argument `agent_state` holds `{"agent_state": {...}}`.
+            let state = json!({"agent_state": {
+                "agent_type": identity.agent_type,
+                "binary": identity.binary,
+                "topic": identity.topic,
+                "host": host,
+                "configurations": configurations,
+                "availability_zone": identity.availability_zone,
+                "start_flag": first,
+            }});
+            match reports.report_state(&ReportState { agent_state: state, time: None }).await {
+                Ok(_) => first = false,
+                Err(e) => tracing::warn!(agent = %identity.agent_type, error = %e, "state report failed"),
+            }
+            tokio::time::sleep(identity.report_interval).await;
+        }
+    })
+}
+
+/// The notifications, turned into events for the loop.
+struct Listener {
+    hosts: HashSet<String>,
+    tx: mpsc::UnboundedSender<Event>,
+}
+
+impl Listener {
+    fn send(&self, e: Event) {
+        let _ = self.tx.send(e);
+    }
+}
+
+impl PortUpdatesHandler for Listener {
+    async fn port_update(&self, _ctx: &CallContext, update: PortUpdate) -> Result<(), RemoteError> {
+        let details = DeviceDetails::from_port_update(&update);
+        if self.hosts.contains(&details.host) && is_bound(Some(&details.vif_type)) {
+            self.send(Event::PortUpdate(Box::new(details)));
+        } else {
+            // Bound elsewhere (or unbound) now: if it was here, it goes.
+            self.send(Event::PortDelete(details.device));
+        }
+        Ok(())
+    }
+}
+
+impl PortDeletesHandler for Listener {
+    async fn port_delete(&self, _ctx: &CallContext, args: PortDelete) -> Result<(), RemoteError> {
+        self.send(Event::PortDelete(args.port_id));
+        Ok(())
+    }
+}
+
+impl NetworkDeletesHandler for Listener {
+    async fn network_delete(&self, _ctx: &CallContext, args: NetworkDelete) -> Result<(), RemoteError> {
+        self.send(Event::NetworkDelete(args.network_id));
+        Ok(())
+    }
+}
+
+impl L2populationHandler for Listener {
+    async fn add_fdb_entries(&self, _ctx: &CallContext, args: FdbEntries) -> Result<(), RemoteError> {
+        self.send(Event::FdbAdd(args.entries));
+        Ok(())
+    }
+
+    async fn remove_fdb_entries(&self, _ctx: &CallContext, args: FdbEntries) -> Result<(), RemoteError> {
+        self.send(Event::FdbRemove(args.entries));
+        Ok(())
+    }
+}
+
+/// The loop's state: what should be wired, what is, and the overlay entries
+/// of each network wired here.
+struct Wirer {
+    hosts: Vec<String>,
+    datapath: Arc<dyn Datapath>,
+    plugin: PluginClient,
+    wanted: HashMap<String, DeviceDetails>,
+    wired: HashMap<String, DeviceDetails>,
+    fdb: HashMap<String, HashSet<FdbEntry>>,
+    agent_type: String,
+}
+
+impl Wirer {
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Event>, tx: mpsc::UnboundedSender<Event>) {
+        let mut backoff = Duration::from_millis(500);
+        loop {
+            let waiting = self.wanted.keys().any(|p| !self.wired.contains_key(p));
+            let event = if waiting {
+                match tokio::time::timeout(WAITING_RETRY, rx.recv()).await {
+                    Ok(e) => e,
+                    Err(_) => Some(Event::DeviceAppeared(String::new())),
+                }
+            } else {
+                rx.recv().await
+            };
+            let Some(event) = event else { return };
+            let result = match event {
+                Event::Resync => self.resync().await,
+                other => self.apply(other).await,
+            };
+            match result {
+                Ok(()) => backoff = Duration::from_millis(500),
+                Err(e) => {
+                    tracing::warn!(agent = %self.agent_type, error = %e, retry_in = ?backoff, "resyncing after a failure");
+                    let tx = tx.clone();
+                    let wait = backoff;
+                    tokio::spawn(async move {
+                        tokio::time::sleep(wait).await;
+                        let _ = tx.send(Event::Resync);
+                    });
+                    backoff = (backoff * 2).min(RESYNC_BACKOFF_MAX);
+                }
+            }
+        }
+    }
+
+    async fn apply(&mut self, event: Event) -> Result<(), String> {
+        match event {
+            Event::PortUpdate(port) => {
+                if self.wired.get(&port.device).is_some_and(|w| same_wiring(w, &port)) {
+                    return Ok(());
+                }
+                self.wired.remove(&port.device);
+                self.wanted.insert(port.device.clone(), *port);
+                self.converge().await
+            }
+            Event::PortDelete(id) => {
+                if self.wanted.remove(&id).is_some() {
+                    self.converge().await?;
+                }
+                Ok(())
+            }
+            Event::NetworkDelete(network_id) => {
+                self.wanted.retain(|_, p| p.network_id != network_id);
+                self.converge().await
+            }
+            Event::FdbAdd(entries) | Event::FdbRemove(entries) if entries.is_empty() => Ok(()),
+            Event::FdbAdd(entries) => {
+                let mut touched = HashSet::new();
+                for e in entries.into_iter().filter(|e| !self.hosts.contains(&e.host)) {
+                    if let Some(set) = self.fdb.get_mut(&e.network_id) {
+                        // The same port at a new place replaces its old entry.
+                        set.retain(|x| x.port_id != e.port_id);
+                        touched.insert(e.network_id.clone());
+                        set.insert(e);
+                    }
+                }
+                self.push_fdb(touched).await
+            }
+            Event::FdbRemove(entries) => {
+                let mut touched = HashSet::new();
+                for e in entries {
+                    if let Some(set) = self.fdb.get_mut(&e.network_id) {
+                        if set.remove(&e) {
+                            touched.insert(e.network_id.clone());
+                        }
+                    }
+                }
+                self.push_fdb(touched).await
+            }
+            Event::DeviceAppeared(name) => {
+                let waiting =
+                    self.wanted.keys().any(|p| !self.wired.contains_key(p) && (name.is_empty() || tap_name(p) == name));
+                if waiting {
+                    self.converge().await?;
+                }
+                Ok(())
+            }
+            Event::Resync => self.resync().await,
+        }
+    }
+
+    /// Asks the server for everything bound here, wires it, and removes what
+    /// is no longer wanted.
+    async fn resync(&mut self) -> Result<(), String> {
+        let mut wanted = HashMap::new();
+        for host in &self.hosts {
+            let ports = self.plugin.get_ports_on_host(&Host { host: host.clone() }).await.map_err(|e| e.to_string())?;
+            wanted.extend(ports.into_iter().map(|p| (p.device.clone(), p)));
+        }
+        // A port whose wiring the server now describes differently is wired again.
+        self.wired.retain(|id, w| wanted.get(id).is_some_and(|p| same_wiring(w, p)));
+        self.wanted = wanted;
+        self.fdb.clear();
+        self.converge().await?;
+        let networks: HashSet<String> = self.wanted.values().map(|p| p.network_id.clone()).collect();
+        let ports: HashSet<String> = self.wanted.keys().cloned().collect();
+        self.datapath.remove_stale(&networks, &ports).await.map_err(|e| e.to_string())?;
+        tracing::info!(agent = %self.agent_type, ports = self.wanted.len(), networks = networks.len(), "resynced");
+        Ok(())
+    }
+
+    /// Wires what is wanted and not wired, unwires what is wired and not
+    /// wanted, and keeps each network's overlay entries.
+    async fn converge(&mut self) -> Result<(), String> {
+        let gone: Vec<DeviceDetails> =
+            self.wired.iter().filter(|(id, _)| !self.wanted.contains_key(*id)).map(|(_, p)| p.clone()).collect();
+        for port in gone {
+            self.datapath.unwire(&port).await.map_err(|e| e.to_string())?;
+            self.wired.remove(&port.device);
+            tracing::info!(port = %port.device, "unwired");
+        }
+        let mut failed = None;
+        let pending: Vec<DeviceDetails> =
+            self.wanted.values().filter(|p| !self.wired.contains_key(&p.device)).cloned().collect();
+        for port in pending {
+            match self.datapath.wire(&port).await {
+                Ok(Wiring::Wired) => {
+                    let host = port.host.clone();
+                    let up = DeviceOnHost { device: port.device.clone(), agent_id: Some(host.clone()), host };
+                    self.plugin.update_device_up(&up).await.map_err(|e| e.to_string())?;
+                    tracing::info!(port = %port.device, network = %port.network_id, "wired");
+                    self.wired.insert(port.device.clone(), port);
+                }
+                Ok(Wiring::NoDevice) => {}
+                Err(crate::datapath::DatapathError::CannotWire { port, reason }) => {
+                    // Not retried: the binding should not have chosen this host.
+                    tracing::error!(port, reason, "cannot wire the port here");
+                    self.wanted.remove(&port);
+                }
+                Err(e) => failed = Some(e.to_string()),
+            }
+        }
+        // Networks with nothing left here lose their devices; new ones get
+        // their overlay table.
+        let networks: HashSet<String> = self.wanted.values().map(|p| p.network_id.clone()).collect();
+        let dropped: Vec<String> = self.fdb.keys().filter(|n| !networks.contains(*n)).cloned().collect();
+        for n in dropped {
+            self.fdb.remove(&n);
+            self.datapath.remove_network(&n).await.map_err(|e| e.to_string())?;
+        }
+        let mut fresh = HashSet::new();
+        let new: Vec<String> = networks.iter().filter(|n| !self.fdb.contains_key(*n)).cloned().collect();
+        for n in new {
+            let Some(host) = self.hosts.first().cloned() else { break };
+            let entries = self
+                .plugin
+                .get_network_fdb(&NetworkOnHost { network_id: n.clone(), host })
+                .await
+                .map_err(|e| e.to_string())?;
+            let local: HashSet<&String> = self.hosts.iter().collect();
+            self.fdb.insert(n.clone(), entries.into_iter().filter(|e| !local.contains(&e.host)).collect());
+            fresh.insert(n.clone());
+        }
+        self.push_fdb(fresh).await?;
+        failed.map_or(Ok(()), Err)
+    }
+
+    async fn push_fdb(&self, networks: HashSet<String>) -> Result<(), String> {
+        for n in networks {
+            let entries: Vec<FdbEntry> = self.fdb.get(&n).map(|s| s.iter().cloned().collect()).unwrap_or_default();
+            self.datapath.set_fdb(&n, &entries).await.map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether two descriptions of a port wire it the same way (what the
+/// datapath looks at), so an update that changes neither is not rewired.
+fn same_wiring(a: &DeviceDetails, b: &DeviceDetails) -> bool {
+    a.network_id == b.network_id
+        && a.network_type == b.network_type
+        && a.segmentation_id == b.segmentation_id
+        && a.physical_network == b.physical_network
+        && a.mac_address == b.mac_address
+        && a.host == b.host
+}

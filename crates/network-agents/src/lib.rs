@@ -1,0 +1,12 @@
+//! Neutron's agents, apart from the server: they know the bus and the
+//! messages of `network-rpc`, nothing else of it. One agent loop
+//! ([`agent::Agent`]) reports state, consumes the server's notifications and
+//! resyncs, and drives a [`datapath::Datapath`]: the Linux bridge agent's
+//! (`linuxbridge`, bridges and VXLAN over netlink) or the state-only stand-in
+//! (`standin`, which wires nothing and says so).
+
+pub mod agent;
+pub mod config;
+pub mod datapath;
+
+pub use agent::{Agent, AgentIdentity};

@@ -1,0 +1,341 @@
+//! Every message between the network server and its agents, typed, in one
+//! place: what agents ask the server (`q-reports-plugin`, `q-plugin`) and what
+//! the server tells all agents (`q-agent-notifier-*` fanouts). The server and
+//! the agents both build on this crate and the bus, and on nothing of each
+//! other. Topics follow Neutron's.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub const REPORTS_TOPIC: &str = "q-reports-plugin";
+pub const PLUGIN_TOPIC: &str = "q-plugin";
+pub const PORT_UPDATE_TOPIC: &str = "q-agent-notifier-port-update";
+pub const PORT_DELETE_TOPIC: &str = "q-agent-notifier-port-delete";
+pub const NETWORK_UPDATE_TOPIC: &str = "q-agent-notifier-network-update";
+pub const NETWORK_DELETE_TOPIC: &str = "q-agent-notifier-network-delete";
+pub const SECURITY_GROUP_UPDATE_TOPIC: &str = "q-agent-notifier-security_group-update";
+pub const L2POPULATION_TOPIC: &str = "q-agent-notifier-l2population-update";
+
+/// The `agent_type` each kind of agent reports, as Neutron names them.
+pub const LINUXBRIDGE_AGENT: &str = "Linux bridge agent";
+pub const OPENVSWITCH_AGENT: &str = "Open vSwitch agent";
+pub const DHCP_AGENT: &str = "DHCP agent";
+pub const L3_AGENT: &str = "L3 agent";
+
+/// The VXLAN UDP port (IANA's), which Neutron's agents use by default.
+pub const VXLAN_UDP_PORT: u16 = 4789;
+
+/// Whether a port of this `binding:vif_type` is bound: an agent on its host
+/// has something to wire.
+pub fn is_bound(vif_type: Option<&str>) -> bool {
+    !matches!(vif_type, Some("unbound" | "binding_failed") | None)
+}
+
+/// The kernel device names Neutron gives a network's bridge and a port's tap:
+/// a prefix and the first 11 characters of the id (interface names hold 15).
+pub fn bridge_name(network_id: &str) -> String {
+    format!("brq{}", short_id(network_id))
+}
+
+pub fn tap_name(port_id: &str) -> String {
+    format!("tap{}", short_id(port_id))
+}
+
+fn short_id(id: &str) -> &str {
+    id.get(..11).unwrap_or(id)
+}
+
+/// `report_state`: oslo sends `{"agent_state": {"agent_state": {...}}, "time": ...}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReportState {
+    pub agent_state: Value,
+    #[serde(default)]
+    pub time: Option<String>,
+}
+
+impl ReportState {
+    /// The agent's state, with or without oslo's extra level of nesting.
+    pub fn state(&self) -> &Value {
+        self.agent_state.get("agent_state").unwrap_or(&self.agent_state)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DevicesOnHost {
+    pub devices: Vec<String>,
+    #[serde(default)]
+    pub agent_id: Option<String>,
+    #[serde(default)]
+    pub host: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeviceOnHost {
+    pub device: String,
+    #[serde(default)]
+    pub agent_id: Option<String>,
+    #[serde(default)]
+    pub host: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Host {
+    pub host: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NetworkOnHost {
+    pub network_id: String,
+    pub host: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FixedIp {
+    pub subnet_id: String,
+    pub ip_address: String,
+}
+
+/// What an agent needs to wire one port: its network's segment, MTU,
+/// addresses and security. `network_id` is empty for a device the server
+/// does not know (Neutron answers `{"device": id}` alone).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeviceDetails {
+    pub device: String,
+    #[serde(default)]
+    pub network_id: String,
+    #[serde(default)]
+    pub mac_address: String,
+    #[serde(default)]
+    pub admin_state_up: bool,
+    #[serde(default)]
+    pub network_type: Option<String>,
+    #[serde(default)]
+    pub segmentation_id: Option<i64>,
+    #[serde(default)]
+    pub physical_network: Option<String>,
+    #[serde(default)]
+    pub mtu: Option<u32>,
+    #[serde(default)]
+    pub fixed_ips: Vec<FixedIp>,
+    #[serde(default)]
+    pub device_owner: String,
+    #[serde(default)]
+    pub security_groups: Vec<String>,
+    #[serde(default)]
+    pub port_security_enabled: bool,
+    #[serde(default)]
+    pub allowed_address_pairs: Vec<Value>,
+    /// The host it is bound to, and how (`binding:vif_type`).
+    #[serde(default)]
+    pub host: String,
+    #[serde(default)]
+    pub vif_type: String,
+}
+
+impl DeviceDetails {
+    /// Whether the server knows the device as a port bound somewhere.
+    pub fn is_known(&self) -> bool {
+        !self.network_id.is_empty()
+    }
+}
+
+impl DeviceDetails {
+    /// The details a port update carries (the port as the API shows it, and
+    /// its segment), without asking the server again.
+    pub fn from_port_update(u: &PortUpdate) -> DeviceDetails {
+        let p = &u.port;
+        let text = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+        let list = |k: &str| p.get(k).and_then(Value::as_array).cloned().unwrap_or_default();
+        DeviceDetails {
+            device: text("id"),
+            network_id: text("network_id"),
+            mac_address: text("mac_address"),
+            admin_state_up: p.get("admin_state_up").and_then(Value::as_bool).unwrap_or(true),
+            network_type: u.network_type.clone(),
+            segmentation_id: u.segmentation_id,
+            physical_network: u.physical_network.clone(),
+            mtu: None,
+            fixed_ips: serde_json::from_value(p.get("fixed_ips").cloned().unwrap_or_default()).unwrap_or_default(),
+            device_owner: text("device_owner"),
+            security_groups: list("security_groups").iter().filter_map(|g| g.as_str().map(String::from)).collect(),
+            port_security_enabled: p.get("port_security_enabled").and_then(Value::as_bool).unwrap_or(false),
+            allowed_address_pairs: list("allowed_address_pairs"),
+            host: text("binding:host_id"),
+            vif_type: text("binding:vif_type"),
+        }
+    }
+}
+
+/// A port changed (made, bound, updated): the agents on its host wire it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PortUpdate {
+    pub port: Value,
+    #[serde(default)]
+    pub network_type: Option<String>,
+    #[serde(default)]
+    pub segmentation_id: Option<i64>,
+    #[serde(default)]
+    pub physical_network: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PortDelete {
+    pub port_id: String,
+    pub network_id: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NetworkUpdate {
+    pub network: Value,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NetworkDelete {
+    pub network_id: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SecurityGroups {
+    pub security_groups: Vec<String>,
+}
+
+/// l2population: a port of an overlay network that is up on a host, where the
+/// other hosts' agents send its frames (`tunnel_ip`) and answer ARP for it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FdbEntry {
+    pub network_id: String,
+    pub network_type: String,
+    pub segmentation_id: i64,
+    pub port_id: String,
+    pub host: String,
+    pub tunnel_ip: String,
+    pub mac_address: String,
+    pub ip_addresses: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FdbEntries {
+    pub entries: Vec<FdbEntry>,
+}
+
+bus::interface! {
+    /// Agents keep themselves alive by reporting on a period.
+    pub interface PluginReports {
+        topic: crate::REPORTS_TOPIC,
+        version: (1, 0),
+        client: PluginReportsClient,
+        handler: PluginReportsHandler,
+        methods: {
+            call report_state(ReportState) -> String;
+        }
+    }
+}
+
+bus::interface! {
+    /// Agents ask how to wire their ports and say when they have.
+    pub interface Plugin {
+        topic: crate::PLUGIN_TOPIC,
+        version: (1, 1),
+        client: PluginClient,
+        handler: PluginHandler,
+        methods: {
+            call get_devices_details_list(DevicesOnHost) -> Vec<DeviceDetails>;
+            call get_device_details(DeviceOnHost) -> DeviceDetails;
+            call update_device_up(DeviceOnHost) -> ();
+            call update_device_down(DeviceOnHost) -> ();
+            // What a (re)starting agent wires: every port bound to its host.
+            call get_ports_on_host(Host) -> Vec<DeviceDetails>;
+            // l2population's full table for one network, as seen from `host`.
+            call get_network_fdb(NetworkOnHost) -> Vec<FdbEntry>;
+        }
+    }
+}
+
+bus::interface! {
+    /// A port was made, bound or changed.
+    pub interface PortUpdates {
+        topic: crate::PORT_UPDATE_TOPIC,
+        version: (1, 0),
+        client: PortUpdatesClient,
+        handler: PortUpdatesHandler,
+        methods: {
+            fanout port_update(PortUpdate) -> ();
+        }
+    }
+}
+
+bus::interface! {
+    pub interface PortDeletes {
+        topic: crate::PORT_DELETE_TOPIC,
+        version: (1, 0),
+        client: PortDeletesClient,
+        handler: PortDeletesHandler,
+        methods: {
+            fanout port_delete(PortDelete) -> ();
+        }
+    }
+}
+
+bus::interface! {
+    pub interface NetworkUpdates {
+        topic: crate::NETWORK_UPDATE_TOPIC,
+        version: (1, 0),
+        client: NetworkUpdatesClient,
+        handler: NetworkUpdatesHandler,
+        methods: {
+            fanout network_update(NetworkUpdate) -> ();
+        }
+    }
+}
+
+bus::interface! {
+    pub interface NetworkDeletes {
+        topic: crate::NETWORK_DELETE_TOPIC,
+        version: (1, 0),
+        client: NetworkDeletesClient,
+        handler: NetworkDeletesHandler,
+        methods: {
+            fanout network_delete(NetworkDelete) -> ();
+        }
+    }
+}
+
+bus::interface! {
+    /// Security group rules or members changed: agents refresh those groups' ports.
+    pub interface SecurityGroupUpdates {
+        topic: crate::SECURITY_GROUP_UPDATE_TOPIC,
+        version: (1, 0),
+        client: SecurityGroupUpdatesClient,
+        handler: SecurityGroupUpdatesHandler,
+        methods: {
+            fanout security_groups_rule_updated(SecurityGroups) -> ();
+            fanout security_groups_member_updated(SecurityGroups) -> ();
+        }
+    }
+}
+
+bus::interface! {
+    /// l2population: overlay ports came up or went, somewhere.
+    pub interface L2population {
+        topic: crate::L2POPULATION_TOPIC,
+        version: (1, 0),
+        client: L2populationClient,
+        handler: L2populationHandler,
+        methods: {
+            fanout add_fdb_entries(FdbEntries) -> ();
+            fanout remove_fdb_entries(FdbEntries) -> ();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_names_are_neutrons() {
+        assert_eq!(bridge_name("5c1e8b2a-9f7e-4d7c-8b1a-000000000000"), "brq5c1e8b2a-9f");
+        assert_eq!(tap_name("0a1b2c3d-4e5f-6789-abcd-ef0123456789"), "tap0a1b2c3d-4e");
+        assert!(tap_name("0a1b2c3d-4e5f-6789-abcd-ef0123456789").len() <= 15);
+    }
+}
