@@ -45,7 +45,9 @@ pub struct Agent {
 /// What the loop is told.
 #[derive(Debug)]
 enum Event {
-    PortUpdate(Box<DeviceDetails>),
+    /// The port as the server describes it, and whether the server shows
+    /// it down (a rebinding in place wants it reported up again).
+    PortUpdate(Box<DeviceDetails>, bool),
     PortDelete(String),
     NetworkDelete(String),
     FdbAdd(Vec<FdbEntry>),
@@ -155,7 +157,8 @@ impl PortUpdatesHandler for Listener {
     async fn port_update(&self, _ctx: &CallContext, update: PortUpdate) -> Result<(), RemoteError> {
         let details = DeviceDetails::from_port_update(&update);
         if self.hosts.contains(&details.host) && is_bound(Some(&details.vif_type)) {
-            self.send(Event::PortUpdate(Box::new(details)));
+            let down = update.port.get("status").and_then(Value::as_str) != Some("ACTIVE");
+            self.send(Event::PortUpdate(Box::new(details), down));
         } else {
             // Bound elsewhere (or unbound) now: if it was here, it goes.
             self.send(Event::PortDelete(details.device));
@@ -238,8 +241,12 @@ impl Wirer {
 
     async fn apply(&mut self, event: Event) -> Result<(), String> {
         match event {
-            Event::PortUpdate(port) => {
+            Event::PortUpdate(port, down) => {
                 if self.wired.get(&port.device).is_some_and(|w| same_wiring(w, &port)) {
+                    // Wired already: only the server's record needs it up again.
+                    if down {
+                        self.report_up(&port).await?;
+                    }
                     return Ok(());
                 }
                 self.wired.remove(&port.device);
@@ -328,9 +335,7 @@ impl Wirer {
         for port in pending {
             match self.datapath.wire(&port).await {
                 Ok(Wiring::Wired) => {
-                    let host = port.host.clone();
-                    let up = DeviceOnHost { device: port.device.clone(), agent_id: Some(host.clone()), host };
-                    self.plugin.update_device_up(&up).await.map_err(|e| e.to_string())?;
+                    self.report_up(&port).await?;
                     tracing::info!(port = %port.device, network = %port.network_id, "wired");
                     self.wired.insert(port.device.clone(), port);
                 }
@@ -366,6 +371,12 @@ impl Wirer {
         }
         self.push_fdb(fresh).await?;
         failed.map_or(Ok(()), Err)
+    }
+
+    async fn report_up(&self, port: &DeviceDetails) -> Result<(), String> {
+        let host = port.host.clone();
+        let up = DeviceOnHost { device: port.device.clone(), agent_id: Some(host.clone()), host };
+        self.plugin.update_device_up(&up).await.map(|_| ()).map_err(|e| e.to_string())
     }
 
     async fn push_fdb(&self, networks: HashSet<String>) -> Result<(), String> {
