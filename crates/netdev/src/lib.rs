@@ -320,6 +320,10 @@ impl Netlink {
                         mac = <[u8; 6]>::try_from(l.as_slice()).ok();
                     }
                     NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)) => dst = Some(*ip),
+                    // A bridge-family message's destination is left unparsed.
+                    NeighbourAttribute::Destination(NeighbourAddress::Other(b)) if b.len() == 4 => {
+                        dst = Some(Ipv4Addr::new(b[0], b[1], b[2], b[3]));
+                    }
                     _ => {}
                 }
             }

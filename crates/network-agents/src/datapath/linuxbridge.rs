@@ -33,7 +33,15 @@ impl LinuxBridge {
     /// The datapath in this process's network namespace, after finding out
     /// what the kernel can do.
     pub async fn new(config: LinuxBridgeConfig) -> DatapathResult<LinuxBridge> {
-        let netlink = Netlink::connect()?;
+        LinuxBridge::with_netlink(config, Netlink::connect()?).await
+    }
+
+    /// The datapath of another network namespace (how tests drive hosts).
+    pub async fn in_namespace(config: LinuxBridgeConfig, namespace: &str) -> DatapathResult<LinuxBridge> {
+        LinuxBridge::with_netlink(config, Netlink::in_namespace(namespace).await?).await
+    }
+
+    async fn with_netlink(config: LinuxBridgeConfig, netlink: Netlink) -> DatapathResult<LinuxBridge> {
         let mut unsupported = Map::new();
         unsupported.insert("gre".into(), json!("Linux bridges have no GRE ports (use Open vSwitch)"));
         if !config.enable_vxlan {
