@@ -91,6 +91,7 @@ impl Agent {
             identity: self.identity(interval),
             hosts: hosts.to_vec(),
             datapath: std::sync::Arc::new(network_agents::datapath::standin::StandIn::new(configurations)),
+            firewall: std::sync::Arc::new(network_agents::firewall::noop::Noop),
             wires_ports: matches!(self, Agent::Openvswitch | Agent::Linuxbridge),
         }
     }
@@ -226,10 +227,20 @@ pub async fn agent(kind: Agent, config_file: &Path) -> anyhow::Result<()> {
     let agent = if kind == Agent::Linuxbridge {
         let lb = network_agents::config::LinuxBridgeConfig::from_config(&config)?;
         let datapath = network_agents::datapath::linuxbridge::LinuxBridge::new(lb).await?;
+        let firewall: std::sync::Arc<dyn network_agents::firewall::Firewall> =
+            match network_agents::config::FirewallDriver::from_config(&config)? {
+                network_agents::config::FirewallDriver::Nftables => {
+                    std::sync::Arc::new(network_agents::firewall::nftables::Nftables::new(None).await?)
+                }
+                network_agents::config::FirewallDriver::Noop => {
+                    std::sync::Arc::new(network_agents::firewall::noop::Noop)
+                }
+            };
         network_agents::Agent {
             identity: kind.identity(interval),
             hosts: vec![host],
             datapath: std::sync::Arc::new(datapath),
+            firewall,
             wires_ports: true,
         }
     } else {

@@ -9,6 +9,11 @@
 //! bound here, wire what is missing, remove what the datapath made for ports
 //! and networks that are gone — leaving alone what is already right, so
 //! traffic on unchanged ports keeps flowing.
+//!
+//! Security groups: a port is filtered before it is wired (so it never
+//! passes unfiltered traffic), with the rules the server gives for its
+//! groups; when a group's rules or members change the server says so and
+//! the loop refilters the ports that name that group.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -21,6 +26,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::datapath::{Datapath, Wiring};
+use crate::firewall::{groups_of, same_filter, Firewall};
 
 /// Who the agent says it is in its reports.
 #[derive(Debug, Clone)]
@@ -38,6 +44,8 @@ pub struct Agent {
     pub identity: AgentIdentity,
     pub hosts: Vec<String>,
     pub datapath: Arc<dyn Datapath>,
+    /// What enforces the ports' security groups.
+    pub firewall: Arc<dyn Firewall>,
     /// Whether it wires ports (the L2 kind); the others only report.
     pub wires_ports: bool,
 }
@@ -52,6 +60,11 @@ enum Event {
     NetworkDelete(String),
     FdbAdd(Vec<FdbEntry>),
     FdbRemove(Vec<FdbEntry>),
+    /// These groups' rules (or, if `members`, their members) changed.
+    SecurityGroups {
+        groups: Vec<String>,
+        members: bool,
+    },
     DeviceAppeared(String),
     Resync,
 }
@@ -85,7 +98,8 @@ impl Agent {
         tasks.push(PortUpdates::serve(&bus, &server, listener.clone(), opts()).await?);
         tasks.push(PortDeletes::serve(&bus, &server, listener.clone(), opts()).await?);
         tasks.push(NetworkDeletes::serve(&bus, &server, listener.clone(), opts()).await?);
-        tasks.push(L2population::serve(&bus, &server, listener, opts()).await?);
+        tasks.push(L2population::serve(&bus, &server, listener.clone(), opts()).await?);
+        tasks.push(SecurityGroupUpdates::serve(&bus, &server, listener, opts()).await?);
         if let Some(mut appeared) = self.datapath.watch() {
             let tx = tx.clone();
             tasks.push(tokio::spawn(async move {
@@ -100,9 +114,12 @@ impl Agent {
         let state = Wirer {
             hosts: self.hosts.clone(),
             datapath: self.datapath,
+            firewall: self.firewall,
             plugin: PluginClient::new(&bus),
             wanted: HashMap::new(),
             wired: HashMap::new(),
+            filtered: HashMap::new(),
+            groups: SecurityGroupInfo::default(),
             fdb: HashMap::new(),
             agent_type: self.identity.agent_type.clone(),
         };
@@ -193,14 +210,35 @@ impl L2populationHandler for Listener {
     }
 }
 
-/// The loop's state: what should be wired, what is, and the overlay entries
-/// of each network wired here.
+impl SecurityGroupUpdatesHandler for Listener {
+    async fn security_groups_rule_updated(&self, _ctx: &CallContext, args: SecurityGroups) -> Result<(), RemoteError> {
+        self.send(Event::SecurityGroups { groups: args.security_groups, members: false });
+        Ok(())
+    }
+
+    async fn security_groups_member_updated(
+        &self,
+        _ctx: &CallContext,
+        args: SecurityGroups,
+    ) -> Result<(), RemoteError> {
+        self.send(Event::SecurityGroups { groups: args.security_groups, members: true });
+        Ok(())
+    }
+}
+
+/// The loop's state: what should be wired, what is, what is filtered (and
+/// by which rules), and the overlay entries of each network wired here.
 struct Wirer {
     hosts: Vec<String>,
     datapath: Arc<dyn Datapath>,
+    firewall: Arc<dyn Firewall>,
     plugin: PluginClient,
     wanted: HashMap<String, DeviceDetails>,
     wired: HashMap<String, DeviceDetails>,
+    /// Ports whose filter is in place, as they were described then.
+    filtered: HashMap<String, DeviceDetails>,
+    /// The rules of the groups of the filtered ports, as last fetched.
+    groups: SecurityGroupInfo,
     fdb: HashMap<String, HashSet<FdbEntry>>,
     agent_type: String,
 }
@@ -243,7 +281,12 @@ impl Wirer {
         match event {
             Event::PortUpdate(port, down) => {
                 if self.wired.get(&port.device).is_some_and(|w| same_wiring(w, &port)) {
-                    // Wired already: only the server's record needs it up again.
+                    // Wired already: its filter may have changed, and the
+                    // server's record may need it up again.
+                    if !self.filtered.get(&port.device).is_some_and(|f| same_filter(f, &port)) {
+                        self.filter(vec![(*port).clone()]).await?;
+                        self.wanted.insert(port.device.clone(), (*port).clone());
+                    }
                     if down {
                         self.report_up(&port).await?;
                     }
@@ -287,6 +330,7 @@ impl Wirer {
                 }
                 self.push_fdb(touched).await
             }
+            Event::SecurityGroups { groups, members } => self.refilter(&groups, members).await,
             Event::DeviceAppeared(name) => {
                 let waiting =
                     self.wanted.keys().any(|p| !self.wired.contains_key(p) && (name.is_empty() || tap_name(p) == name));
@@ -311,6 +355,11 @@ impl Wirer {
         self.wired.retain(|id, w| wanted.get(id).is_some_and(|p| same_wiring(w, p)));
         self.wanted = wanted;
         self.fdb.clear();
+        // Every filter at once, replacing whatever was there.
+        let ports: Vec<DeviceDetails> = self.wanted.values().cloned().collect();
+        self.groups = self.group_info(&ports).await?;
+        self.firewall.sync(&ports, &self.groups).await.map_err(|e| e.to_string())?;
+        self.filtered = self.wanted.clone();
         self.converge().await?;
         let networks: HashSet<String> = self.wanted.values().map(|p| p.network_id.clone()).collect();
         let ports: HashSet<String> = self.wanted.keys().cloned().collect();
@@ -329,9 +378,24 @@ impl Wirer {
             self.wired.remove(&port.device);
             tracing::info!(port = %port.device, "unwired");
         }
+        let unfiltered: Vec<String> =
+            self.filtered.keys().filter(|id| !self.wanted.contains_key(*id)).cloned().collect();
+        if !unfiltered.is_empty() {
+            self.firewall.remove(&unfiltered).await.map_err(|e| e.to_string())?;
+            self.filtered.retain(|id, _| !unfiltered.contains(id));
+        }
         let mut failed = None;
         let pending: Vec<DeviceDetails> =
             self.wanted.values().filter(|p| !self.wired.contains_key(&p.device)).cloned().collect();
+        // Filtered before wired: a port never passes traffic its groups refuse.
+        let to_filter: Vec<DeviceDetails> = pending
+            .iter()
+            .filter(|p| !self.filtered.get(&p.device).is_some_and(|f| same_filter(f, p)))
+            .cloned()
+            .collect();
+        if !to_filter.is_empty() {
+            self.filter(to_filter).await?;
+        }
         for port in pending {
             match self.datapath.wire(&port).await {
                 Ok(Wiring::Wired) => {
@@ -344,6 +408,9 @@ impl Wirer {
                     // Not retried: the binding should not have chosen this host.
                     tracing::error!(port, reason, "cannot wire the port here");
                     self.wanted.remove(&port);
+                    if self.filtered.remove(&port).is_some() {
+                        self.firewall.remove(&[port]).await.map_err(|e| e.to_string())?;
+                    }
                 }
                 Err(e) => failed = Some(e.to_string()),
             }
@@ -371,6 +438,59 @@ impl Wirer {
         }
         self.push_fdb(fresh).await?;
         failed.map_or(Ok(()), Err)
+    }
+
+    /// The server's rules for the ports' groups, and their remote groups'
+    /// members.
+    async fn group_info(&self, ports: &[DeviceDetails]) -> Result<SecurityGroupInfo, String> {
+        if ports.is_empty() {
+            return Ok(SecurityGroupInfo::default());
+        }
+        let host = self.hosts.first().cloned().unwrap_or_default();
+        let args = DevicesOnHost { devices: ports.iter().map(|p| p.device.clone()).collect(), agent_id: None, host };
+        self.plugin.security_group_info_for_devices(&args).await.map_err(|e| e.to_string())
+    }
+
+    /// Filters these ports with their groups' current rules.
+    async fn filter(&mut self, ports: Vec<DeviceDetails>) -> Result<(), String> {
+        let info = self.group_info(&ports).await?;
+        self.groups.merge(info);
+        self.firewall.update(&ports, &self.groups).await.map_err(|e| e.to_string())?;
+        for p in ports {
+            self.filtered.insert(p.device.clone(), p);
+        }
+        Ok(())
+    }
+
+    /// Groups changed: the ports in them are filtered again with their new
+    /// rules, or (`members`) the member sets of the ports whose rules name
+    /// them as remote are refreshed.
+    async fn refilter(&mut self, groups: &[String], members: bool) -> Result<(), String> {
+        let names = |p: &DeviceDetails| {
+            let (own, remote) = groups_of(p, &self.groups);
+            groups.iter().any(|g| if members { remote.contains(g) } else { own.contains(g) })
+        };
+        let affected: Vec<DeviceDetails> = self.filtered.values().filter(|p| names(p)).cloned().collect();
+        if affected.is_empty() {
+            return Ok(());
+        }
+        if !members {
+            return self.filter(affected).await;
+        }
+        // One port naming each group is enough to be told its members.
+        let mut askers: Vec<DeviceDetails> = Vec::new();
+        for g in groups {
+            if let Some(p) = affected.iter().find(|p| groups_of(p, &self.groups).1.contains(g)) {
+                if !askers.iter().any(|a| a.device == p.device) {
+                    askers.push(p.clone());
+                }
+            }
+        }
+        let mut info = self.group_info(&askers).await?;
+        info.sg_member_ips.retain(|g, _| groups.contains(g));
+        self.groups.sg_member_ips.extend(info.sg_member_ips.clone());
+        info.security_groups.clear();
+        self.firewall.update(&[], &info).await.map_err(|e| e.to_string())
     }
 
     async fn report_up(&self, port: &DeviceDetails) -> Result<(), String> {

@@ -19,11 +19,50 @@ pub const LOCAL_IP: Opt =
     opt("vxlan", "local_ip", "", "This host's tunnel endpoint: the address VXLAN packets leave from.");
 pub const L2_POPULATION: Opt =
     opt("vxlan", "l2_population", "true", "Forwarding entries and ARP answers from the server (no multicast group).");
-pub const FIREWALL_DRIVER: Opt =
-    opt("securitygroup", "firewall_driver", "noop", "How ports are filtered: noop (security groups come later).");
+pub const FIREWALL_DRIVER: Opt = opt(
+    "securitygroup",
+    "firewall_driver",
+    "iptables_hybrid",
+    "How ports are filtered: iptables_hybrid (stateful security groups, realised with nftables) or noop.",
+);
+pub const ENABLE_SECURITY_GROUP: Opt =
+    opt("securitygroup", "enable_security_group", "true", "Enforce security groups (false: no port is filtered).");
 
-pub const OPTS: &[Opt] =
-    &[REPORT_INTERVAL, PHYSICAL_INTERFACE_MAPPINGS, ENABLE_VXLAN, LOCAL_IP, L2_POPULATION, FIREWALL_DRIVER];
+pub const OPTS: &[Opt] = &[
+    REPORT_INTERVAL,
+    PHYSICAL_INTERFACE_MAPPINGS,
+    ENABLE_VXLAN,
+    LOCAL_IP,
+    L2_POPULATION,
+    FIREWALL_DRIVER,
+    ENABLE_SECURITY_GROUP,
+];
+
+/// Which firewall driver the options choose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirewallDriver {
+    /// `iptables_hybrid` (and `iptables`): nftables on the host's bridges.
+    Nftables,
+    Noop,
+}
+
+impl FirewallDriver {
+    pub fn from_config(c: &Config) -> Result<FirewallDriver, AgentConfigError> {
+        if !ENABLE_SECURITY_GROUP.get_bool(c)? {
+            return Ok(FirewallDriver::Noop);
+        }
+        let name = FIREWALL_DRIVER.get_str(c).unwrap_or_default();
+        match name.trim() {
+            "iptables_hybrid" | "iptables" => Ok(FirewallDriver::Nftables),
+            "noop" | "" => Ok(FirewallDriver::Noop),
+            other => Err(AgentConfigError::Bad(
+                "securitygroup",
+                "firewall_driver",
+                format!("{other:?}: the Linux bridge agent knows iptables_hybrid, iptables and noop"),
+            )),
+        }
+    }
+}
 
 /// The Linux bridge agent's settings.
 #[derive(Debug, Clone, PartialEq)]

@@ -3,10 +3,13 @@
 //! ([`agent::Agent`]) reports state, consumes the server's notifications and
 //! resyncs, and drives a [`datapath::Datapath`]: the Linux bridge agent's
 //! (`linuxbridge`, bridges and VXLAN over netlink) or the state-only stand-in
-//! (`standin`, which wires nothing and says so).
+//! (`standin`, which wires nothing and says so), with a
+//! [`firewall::Firewall`] enforcing the ports' security groups
+//! (`nftables`, or `noop`).
 
 pub mod agent;
 pub mod config;
 pub mod datapath;
+pub mod firewall;
 
 pub use agent::{Agent, AgentIdentity};

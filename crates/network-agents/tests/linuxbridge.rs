@@ -4,35 +4,20 @@
 //! and a resync that wants nothing takes the network's devices away. Needs
 //! root (namespaces); says so and passes otherwise.
 
+mod common;
+
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr};
 
+use common::{is_root, mac_text, Namespaces};
 use netdev::{create_namespace, delete_namespace, Netlink};
 use network_agents::config::LinuxBridgeConfig;
 use network_agents::datapath::linuxbridge::LinuxBridge;
 use network_agents::datapath::{Datapath, Wiring};
-use network_rpc::{bridge_name, tap_name, DeviceDetails, FdbEntry};
+use network_rpc::{bridge_name, DeviceDetails, FdbEntry};
 
 const NETWORK: &str = "6c1f5a0e-7d2b-4e58-9a0c-3b7e5d1f2a90";
 const VNI: i64 = 4077;
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0")))
-        .unwrap_or(false)
-}
-
-/// The namespaces a test made, deleted however it ends.
-struct Namespaces(Vec<String>);
-
-impl Drop for Namespaces {
-    fn drop(&mut self) {
-        for ns in &self.0 {
-            let _ = std::process::Command::new("ip").args(["netns", "del", ns]).status();
-        }
-    }
-}
 
 struct Side {
     host: String,
@@ -45,7 +30,7 @@ struct Side {
 
 impl Side {
     fn mac_text(&self) -> String {
-        self.mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+        mac_text(self.mac)
     }
 
     fn details(&self) -> DeviceDetails {
@@ -75,27 +60,13 @@ impl Side {
         }
     }
 
-    /// The instance: a veth whose outer end is the port's tap on the host.
     async fn plug(&self) {
-        let host = Netlink::in_namespace(&self.host).await.unwrap();
-        host.ensure_veth(&tap_name(&self.port), "fsat-eth0").await.unwrap();
-        let tap = host.link(&tap_name(&self.port)).await.unwrap().unwrap();
-        host.set_up(tap.index).await.unwrap();
-        let inner = host.link("fsat-eth0").await.unwrap().unwrap();
-        host.move_to_namespace(inner.index, &self.instance).await.unwrap();
-        let vm = Netlink::in_namespace(&self.instance).await.unwrap();
-        let eth = vm.link("fsat-eth0").await.unwrap().unwrap();
-        vm.set_mac(eth.index, self.mac).await.unwrap();
-        vm.set_mtu(eth.index, 1450).await.unwrap();
-        vm.add_address(eth.index, IpAddr::V4(self.ip), 24).await.unwrap();
-        vm.set_up(eth.index).await.unwrap();
+        common::plug(&self.host, &self.instance, &self.port, self.mac, self.ip, 1450).await;
     }
 }
 
 async fn pings(from: &Side, to: &Side) -> bool {
-    let mut cmd = netdev::command_in(&from.instance, "busybox").unwrap();
-    cmd.args(["ping", "-c", "2", "-W", "2", &to.ip.to_string()]).stdout(std::process::Stdio::null());
-    cmd.status().await.map(|s| s.success()).unwrap_or(false)
+    common::pings(&from.instance, to.ip, None).await
 }
 
 #[tokio::test]

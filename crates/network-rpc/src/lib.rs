@@ -4,6 +4,8 @@
 //! the agents both build on this crate and the bus, and on nothing of each
 //! other. Topics follow Neutron's.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -199,6 +201,55 @@ pub struct SecurityGroups {
     pub security_groups: Vec<String>,
 }
 
+/// One security group rule as an agent enforces it (Neutron's fields; a
+/// `protocol` of `None` is any, `port_range_*` are ICMP type and code for
+/// ICMP).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct SecurityGroupRule {
+    #[serde(default)]
+    pub id: String,
+    pub direction: String,
+    pub ethertype: String,
+    #[serde(default)]
+    pub protocol: Option<String>,
+    #[serde(default)]
+    pub port_range_min: Option<i64>,
+    #[serde(default)]
+    pub port_range_max: Option<i64>,
+    #[serde(default)]
+    pub remote_ip_prefix: Option<String>,
+    #[serde(default)]
+    pub remote_group_id: Option<String>,
+}
+
+/// The addresses of a group's member ports (fixed IPs and allowed address
+/// pairs), by ethertype: what a remote-group rule matches.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberIps {
+    #[serde(rename = "IPv4", default)]
+    pub ipv4: Vec<String>,
+    #[serde(rename = "IPv6", default)]
+    pub ipv6: Vec<String>,
+}
+
+/// `security_group_info_for_devices`: the rules of the devices' groups, and
+/// the members of every group those rules name as remote.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SecurityGroupInfo {
+    #[serde(default)]
+    pub security_groups: BTreeMap<String, Vec<SecurityGroupRule>>,
+    #[serde(default)]
+    pub sg_member_ips: BTreeMap<String, MemberIps>,
+}
+
+impl SecurityGroupInfo {
+    /// Adds what `other` says, replacing the groups it names.
+    pub fn merge(&mut self, other: SecurityGroupInfo) {
+        self.security_groups.extend(other.security_groups);
+        self.sg_member_ips.extend(other.sg_member_ips);
+    }
+}
+
 /// l2population: a port of an overlay network that is up on a host, where the
 /// other hosts' agents send its frames (`tunnel_ip`) and answer ARP for it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -235,7 +286,7 @@ bus::interface! {
     /// Agents ask how to wire their ports and say when they have.
     pub interface Plugin {
         topic: crate::PLUGIN_TOPIC,
-        version: (1, 1),
+        version: (1, 2),
         client: PluginClient,
         handler: PluginHandler,
         methods: {
@@ -247,6 +298,8 @@ bus::interface! {
             call get_ports_on_host(Host) -> Vec<DeviceDetails>;
             // l2population's full table for one network, as seen from `host`.
             call get_network_fdb(NetworkOnHost) -> Vec<FdbEntry>;
+            // What the firewall enforces on these devices.
+            call security_group_info_for_devices(DevicesOnHost) -> SecurityGroupInfo;
         }
     }
 }

@@ -151,9 +151,14 @@ async fn agents_learn_over_the_bus() {
     assert_eq!(details[0].physical_network.as_deref(), Some("physnet1"));
     assert_eq!(details[0].segmentation_id, Some(120));
     assert_eq!(details[0].mtu, Some(1500));
-    // Rule changes reach the agents.
-    let (_, groups) = cloud.call(Method::GET, "/v2.0/security-groups", &cloud.admin, None).await;
-    let sg = groups["security_groups"][0]["id"].as_str().unwrap().to_string();
+    // A new port in a group changes the group's members...
+    let sg = p["security_groups"][0].as_str().unwrap().to_string();
+    let delivery = sg_updates.next().await.unwrap();
+    let m = delivery.message().clone();
+    delivery.finish(Ok(serde_json::Value::Null));
+    assert_eq!(m.method, "security_groups_member_updated");
+    assert_eq!(m.args["security_groups"], json!([sg]));
+    // ...and rule changes reach the agents.
     cloud
         .create(
             "/v2.0/security-group-rules",
@@ -163,4 +168,12 @@ async fn agents_learn_over_the_bus() {
     let m = sg_updates.next().await.unwrap().message().clone();
     assert_eq!(m.method, "security_groups_rule_updated");
     assert_eq!(m.args["security_groups"], json!([sg]));
+    // The firewall learns the group's rules, and the members its
+    // remote-group rules (the default group's) match.
+    let info = PluginClient::new(&cloud.bus).security_group_info_for_devices(&ask).await.unwrap();
+    let rules = &info.security_groups[&sg];
+    assert!(rules.iter().any(|r| r.direction == "ingress" && r.protocol.as_deref() == Some("icmp")), "{rules:?}");
+    assert!(rules.iter().any(|r| r.remote_group_id.as_deref() == Some(sg.as_str())), "{rules:?}");
+    let ip = p["fixed_ips"][0]["ip_address"].as_str().map(String::from);
+    assert_eq!(info.sg_member_ips[&sg].ipv4.first(), ip.as_ref());
 }

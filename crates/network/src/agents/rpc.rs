@@ -9,13 +9,13 @@ use std::sync::Arc;
 
 use bus::{CallContext, RemoteError, ServeOptions};
 use network_rpc::{
-    DeviceDetails, DeviceOnHost, DevicesOnHost, FdbEntry, FixedIp, Host, NetworkOnHost, Plugin, PluginHandler,
-    PluginReports, PluginReportsHandler, ReportState,
+    DeviceDetails, DeviceOnHost, DevicesOnHost, FdbEntry, FixedIp, Host, MemberIps, NetworkOnHost, Plugin,
+    PluginHandler, PluginReports, PluginReportsHandler, ReportState, SecurityGroupInfo, SecurityGroupRule,
 };
 use serde_json::{json, Value};
 
 use crate::error::Result;
-use crate::store::{Record, Segment, AGENT, NETWORK, PORT};
+use crate::store::{Record, Segment, AGENT, NETWORK, PORT, SECURITY_GROUP_RULE};
 use crate::Network;
 
 fn remote(e: impl std::fmt::Display) -> RemoteError {
@@ -122,6 +122,73 @@ impl PluginHandler for AgentRpc {
         args: NetworkOnHost,
     ) -> std::result::Result<Vec<FdbEntry>, RemoteError> {
         network_fdb(&self.0, &args.network_id, &args.host).await.map_err(remote)
+    }
+
+    async fn security_group_info_for_devices(
+        &self,
+        _ctx: &CallContext,
+        args: DevicesOnHost,
+    ) -> std::result::Result<SecurityGroupInfo, RemoteError> {
+        security_group_info(&self.0, &args.devices).await.map_err(remote)
+    }
+}
+
+fn port_groups(port: &Record) -> impl Iterator<Item = &str> {
+    port.attrs.get("security_groups").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str)
+}
+
+/// The rules of the devices' groups, and the member addresses of every group
+/// those rules name as remote (as Neutron's `security_group_info_for_devices`).
+async fn security_group_info(net: &Network, devices: &[String]) -> Result<SecurityGroupInfo> {
+    let mut info = SecurityGroupInfo::default();
+    for device in devices {
+        let Some(port) = net.store.find(&PORT, device).await? else { continue };
+        for group in port_groups(&port) {
+            if info.security_groups.contains_key(group) {
+                continue;
+            }
+            let rules = net.store.list(&SECURITY_GROUP_RULE, Some(("security_group_id", group))).await?;
+            info.security_groups.insert(group.to_string(), rules.iter().map(rule_of).collect());
+        }
+    }
+    let remotes: std::collections::BTreeSet<String> =
+        info.security_groups.values().flatten().filter_map(|r| r.remote_group_id.clone()).collect();
+    if remotes.is_empty() {
+        return Ok(info);
+    }
+    let ports = net.store.list(&PORT, None).await?;
+    for group in remotes {
+        let mut members = MemberIps::default();
+        for port in ports.iter().filter(|p| port_groups(p).any(|g| g == group)) {
+            let pairs = port.attrs.get("allowed_address_pairs").and_then(Value::as_array).into_iter().flatten();
+            let addresses = fixed_ips(port)
+                .into_iter()
+                .map(|f| f.ip_address)
+                .chain(pairs.filter_map(|p| p.get("ip_address").and_then(Value::as_str).map(String::from)));
+            for a in addresses {
+                let list = if a.contains(':') { &mut members.ipv6 } else { &mut members.ipv4 };
+                if !list.contains(&a) {
+                    list.push(a);
+                }
+            }
+        }
+        info.sg_member_ips.insert(group, members);
+    }
+    Ok(info)
+}
+
+fn rule_of(r: &Record) -> SecurityGroupRule {
+    let text = |k: &str| r.str(k).map(String::from);
+    let number = |k: &str| r.attrs.get(k).and_then(Value::as_i64);
+    SecurityGroupRule {
+        id: r.id.clone(),
+        direction: text("direction").unwrap_or_default(),
+        ethertype: text("ethertype").unwrap_or_else(|| "IPv4".into()),
+        protocol: text("protocol"),
+        port_range_min: number("port_range_min"),
+        port_range_max: number("port_range_max"),
+        remote_ip_prefix: text("remote_ip_prefix"),
+        remote_group_id: text("remote_group_id"),
     }
 }
 

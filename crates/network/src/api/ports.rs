@@ -363,6 +363,9 @@ pub async fn create(
     for p in created.iter().filter(|p| p.str("_segment_id").is_some()) {
         notify_port(&net, p).await;
     }
+    for p in &created {
+        notify_members(&net, None, Some(p)).await;
+    }
     let admin = is_admin(&auth);
     let items = created.iter().map(|r| render(r, &HashMap::new(), admin)).collect();
     Ok((StatusCode::CREATED, Json(common::created(&RESOURCE, items, bulk))))
@@ -547,6 +550,7 @@ pub async fn update(
     update_in(&net, w.conn(), &auth, &mut port, changes).await?;
     w.commit().await?;
     notify_port_moved(&net, &before, &port).await;
+    notify_members(&net, Some(&before), Some(&port)).await;
     notify_port(&net, &port).await;
     let tags = super::tags::all(&net).await?;
     Ok(Json(json!({"port": render(&port, &tags, admin)})))
@@ -566,6 +570,29 @@ pub async fn delete_port(net: &Network, port: &Record) -> Result<()> {
 pub async fn notify_port_gone(net: &Network, port: &Record) {
     net.notifier.port_delete(&port.id, port.str("network_id").unwrap_or_default()).await;
     forget_where_it_was(net, port).await;
+    notify_members(net, Some(port), None).await;
+}
+
+/// A port joined or left groups, or its addresses changed: the agents
+/// refresh the rules that name those groups as remote.
+pub async fn notify_members(net: &Network, before: Option<&Record>, after: Option<&Record>) {
+    fn membership(p: Option<&Record>) -> (Vec<String>, Vec<(String, String)>, Option<&Value>) {
+        let groups = p
+            .and_then(|p| p.attrs.get("security_groups"))
+            .and_then(Value::as_array)
+            .map(|g| g.iter().filter_map(Value::as_str).map(String::from).collect())
+            .unwrap_or_default();
+        (groups, p.map(fixed_ips).unwrap_or_default(), p.and_then(|p| p.attrs.get("allowed_address_pairs")))
+    }
+    let (was, is) = (membership(before), membership(after));
+    if was == is {
+        return;
+    }
+    let mut groups = was.0;
+    groups.extend(is.0.into_iter().filter(|g| !groups.contains(g)).collect::<Vec<_>>());
+    if !groups.is_empty() {
+        net.notifier.security_groups_member_updated(&groups).await;
+    }
 }
 
 /// A port that was up and is no longer up where it was (unbound, moved to

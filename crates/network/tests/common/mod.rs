@@ -157,6 +157,7 @@ impl Cloud {
             },
             hosts: vec![host.into()],
             datapath: std::sync::Arc::new(StandIn::new(configurations)),
+            firewall: std::sync::Arc::new(network_agents::firewall::noop::Noop),
             wires_ports: true,
         }
         .start(self.bus.clone())
