@@ -705,8 +705,13 @@ fn reach(from: &str, ip: &str) -> Option<String> {
 /// Boots `name` on `host` with `networks` (Nova's `networks` list) and
 /// returns it once it has settled.
 async fn boot_on(s: &Session, f: &Fixtures, name: &str, host: &str, networks: Value) -> Value {
+    boot_in_groups(s, f, name, host, networks, &["default"]).await
+}
+
+async fn boot_in_groups(s: &Session, f: &Fixtures, name: &str, host: &str, networks: Value, groups: &[&str]) -> Value {
+    let groups: Vec<Value> = groups.iter().map(|g| json!({"name": g})).collect();
     let body = json!({"server": {"name": name, "imageRef": f.image, "flavorRef": f.flavor,
-        "networks": networks, "availability_zone": format!("nova:{host}")}});
+        "networks": networks, "availability_zone": format!("nova:{host}"), "security_groups": groups}});
     let created = s.expect(202, Method::POST, "compute", "/servers", Some(body)).await;
     let id = created["server"]["id"].as_str().unwrap().to_string();
     settled(s, &id, &mut Answers::default()).await.unwrap_or_else(|| panic!("{name} never settled"))
@@ -728,6 +733,82 @@ async fn network_with_subnet(s: &Session, name: &str, provider: Value, cidr: &st
     let subnet = json!({"subnet": {"network_id": id, "cidr": cidr, "ip_version": 4}});
     let subnet = s.expect(201, Method::POST, "network", "/v2.0/subnets", Some(subnet)).await;
     (id, subnet["subnet"]["id"].as_str().unwrap().to_string())
+}
+
+/// What `from` gets from `ip`, (ICMP, HTTP), once it is `want` or after ten
+/// seconds (rule changes reach the hosts' filters asynchronously).
+async fn reaches_as(from: &str, ip: &str, want: (bool, bool)) -> (bool, bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let pinged = in_netns(&instance_ns(from), &["busybox", "ping", "-c", "1", "-W", "1", ip]).0;
+        let fetched = in_netns(&instance_ns(from), &["curl", "-s", "-m", "2", &format!("http://{ip}/")]).0;
+        if (pinged, fetched) == want || Instant::now() > deadline {
+            return (pinged, fetched);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn add_rule(s: &Session, group: &str, protocol: &str, port: Option<u16>, remote_group: Option<&str>) -> String {
+    let rule = json!({"security_group_rule": {"security_group_id": group, "direction": "ingress",
+        "protocol": protocol, "port_range_min": port, "port_range_max": port, "remote_group_id": remote_group}});
+    let rule = s.expect(201, Method::POST, "network", "/v2.0/security-group-rules", Some(rule)).await;
+    rule["security_group_rule"]["id"].as_str().unwrap().to_string()
+}
+
+/// Security groups, enforced by the agents' nftables filters: the default
+/// group lets its members in and no one else; a new group lets nothing in
+/// until rules open ICMP, then tcp/80 for a remote group's members, and
+/// closes again when the rule goes; spoofed sources are dropped; port
+/// security off opens the port.
+async fn security_groups_are_enforced(s: &Session, f: &Fixtures, network: &str, a1: &Value, a2: &Value) {
+    let a1_id = a1["id"].as_str().unwrap();
+    let web = s
+        .expect(201, Method::POST, "network", "/v2.0/security-groups", Some(json!({"security_group": {"name": "web"}})))
+        .await;
+    let web = web["security_group"]["id"].as_str().unwrap().to_string();
+    let groups = s.expect(200, Method::GET, "network", "/v2.0/security-groups?name=default", None).await;
+    let default = groups["security_groups"][0]["id"].as_str().unwrap().to_string();
+    let nets = json!([{"uuid": network}]);
+    let w1 = boot_in_groups(s, f, "w1", "host-2", nets.clone(), &["web"]).await;
+    let w2 = boot_in_groups(s, f, "w2", "host-1", nets, &["web"]).await;
+    assert_eq!((w1["status"].as_str(), w2["status"].as_str()), (Some("ACTIVE"), Some("ACTIVE")), "{w1} {w2}");
+    let (w1_id, w2_id) = (w1["id"].as_str().unwrap(), w2["id"].as_str().unwrap());
+    let (w1_ip, a2_ip) = (address(&w1, "a"), address(a2, "a"));
+
+    // Default-group members reach each other; w2, outside it, does not.
+    assert_eq!(reaches_as(a1_id, &a2_ip, (true, true)).await, (true, true), "default members apart");
+    assert_eq!(reaches_as(w2_id, &a2_ip, (false, false)).await, (false, false), "an outsider got into default");
+    // web has no ingress rule yet: nothing gets in.
+    assert_eq!(reaches_as(a1_id, &w1_ip, (false, false)).await, (false, false), "web let traffic in without rules");
+    add_rule(s, &web, "icmp", None, None).await;
+    assert_eq!(reaches_as(a1_id, &w1_ip, (true, false)).await, (true, false), "ICMP rule: ping only");
+    // tcp/80 from default's members: a1 is one, w2 is not.
+    let http = add_rule(s, &web, "tcp", Some(80), Some(&default)).await;
+    assert_eq!(reaches_as(a1_id, &w1_ip, (true, true)).await, (true, true), "tcp/80 from default refused");
+    assert_eq!(reaches_as(w2_id, &w1_ip, (true, false)).await, (true, false), "tcp/80 let a non-member in");
+    s.expect(204, Method::DELETE, "network", &format!("/v2.0/security-group-rules/{http}"), None).await;
+    assert_eq!(reaches_as(a1_id, &w1_ip, (true, false)).await, (true, false), "tcp/80 open after its rule went");
+    println!("  security groups: default members only; ICMP, then tcp/80 for a remote group, then closed again");
+
+    // a1 sends from an address that is not its own: dropped.
+    let a1_ns = instance_ns(a1_id);
+    let spoofed = "10.50.0.250";
+    assert!(in_netns(&a1_ns, &["ip", "addr", "add", &format!("{spoofed}/24"), "dev", "eth0"]).0);
+    assert!(!in_netns(&a1_ns, &["busybox", "ping", "-c", "1", "-W", "2", "-I", spoofed, &a2_ip]).0, "spoofed");
+    assert!(in_netns(&a1_ns, &["busybox", "ping", "-c", "1", "-W", "2", &a2_ip]).0, "a1's own address refused");
+
+    // Port security off on w1's port: everything gets in.
+    let ports = s.expect(200, Method::GET, "network", &format!("/v2.0/ports?device_id={w1_id}"), None).await;
+    let port = ports["ports"][0]["id"].as_str().unwrap().to_string();
+    let open = json!({"port": {"port_security_enabled": false, "security_groups": []}});
+    s.expect(200, Method::PUT, "network", &format!("/v2.0/ports/{port}"), Some(open)).await;
+    assert_eq!(reaches_as(w2_id, &w1_ip, (true, true)).await, (true, true), "port security off still filters");
+    println!("  spoofed sources dropped; port security off opens the port");
+    for id in [w1_id, w2_id] {
+        s.expect(204, Method::DELETE, "compute", &format!("/servers/{id}"), None).await;
+        assert_eq!(settled(s, id, &mut Answers::default()).await.unwrap()["status"], "DELETED");
+    }
 }
 
 fn host_has_link(host: &str, name: &str) -> bool {
@@ -787,6 +868,7 @@ async fn linux_bridge_carries_packets_between_hosts() {
     assert!(page.contains(a2_id));
     assert!(reach(a1_id, &address(&a2, "local")).is_none(), "a local network crossed hosts");
     println!("  VXLAN and flat carry ICMP and HTTP between hosts; b and local stay apart");
+    security_groups_are_enforced(&s, &f, &a, &a1, &a2).await;
 
     // This kernel has no 802.1Q devices: the agent says so and nothing binds.
     let v = boot_on(&s, &f, "v", "host-1", json!([{"uuid": vlan}])).await;
