@@ -901,4 +901,11 @@ async fn linux_bridge_carries_packets_between_hosts() {
     for ns in namespaces.iter().chain([&"host-1".to_string()]) {
         assert!(!left.lines().any(|l| l.split(' ').next() == Some(ns)), "{ns} left behind");
     }
+    // The hosts' bridges, veths, VXLAN devices and nft tables went with
+    // their namespaces; the cloud's own underlay and physnet1 went too.
+    let links = Command::new("ip").args(["-o", "link", "show"]).output().unwrap();
+    let links = String::from_utf8_lossy(&links.stdout);
+    for prefix in ["fs-underlay", "fs-physnet1", "fsu-", "fsp-", "brq", "vxlan-"] {
+        assert!(!links.contains(&format!(": {prefix}")), "a {prefix} device left behind: {links}");
+    }
 }
