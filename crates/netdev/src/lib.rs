@@ -21,7 +21,7 @@ use rtnetlink::{
     Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, LinkVlan, LinkVxlan, RouteMessageBuilder,
 };
 
-pub use namespace::{command_in, create_namespace, delete_namespace, namespace_exists};
+pub use namespace::{command_in, create_namespace, delete_namespace, namespace_exists, run_in};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NetdevError {

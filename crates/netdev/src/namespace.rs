@@ -101,6 +101,24 @@ pub(crate) async fn connect_in(name: &str) -> Result<Netlink> {
     .map_err(|e| ns_error(name, e))?
 }
 
+/// Runs `f` inside the namespace, on a thread of its own that enters it and
+/// ends (sockets `f` opens belong to the namespace and can be used from
+/// anywhere afterwards).
+pub async fn run_in<T: Send + 'static>(name: &str, f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    let file = open(name)?;
+    let owned = name.to_string();
+    tokio::task::spawn_blocking(move || {
+        std::thread::spawn(move || -> Result<T> {
+            setns(file.as_fd(), CloneFlags::CLONE_NEWNET).map_err(|e| ns_error(&owned, format!("setns: {e}")))?;
+            Ok(f())
+        })
+        .join()
+        .map_err(|_| NetdevError::Namespace(String::new(), "namespace thread panicked".into()))?
+    })
+    .await
+    .map_err(|e| ns_error(name, e))?
+}
+
 /// A command that runs inside the namespace (as `ip netns exec` would, for
 /// the network only).
 pub fn command_in(name: &str, program: &str) -> Result<tokio::process::Command> {

@@ -243,6 +243,23 @@ struct Wirer {
     agent_type: String,
 }
 
+/// What a batch of events asks of the loop, done once for all of them.
+#[derive(Default)]
+struct Batch {
+    resync: bool,
+    converge: bool,
+    fdb_touched: HashSet<String>,
+    rule_groups: Vec<String>,
+    member_groups: Vec<String>,
+    /// Wired ports whose filter changed.
+    refilter: HashMap<String, DeviceDetails>,
+    /// Wired ports the server shows down.
+    report_up: HashMap<String, DeviceDetails>,
+}
+
+/// At most this many events are applied together.
+const BATCH_MAX: usize = 1024;
+
 impl Wirer {
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Event>, tx: mpsc::UnboundedSender<Event>) {
         let mut backoff = Duration::from_millis(500);
@@ -257,11 +274,21 @@ impl Wirer {
                 rx.recv().await
             };
             let Some(event) = event else { return };
-            let result = match event {
-                Event::Resync => self.resync().await,
-                other => self.apply(other).await,
-            };
-            match result {
+            // Whatever else is already waiting goes with it: a thousand
+            // ports bound at once are filtered, wired and refreshed in a
+            // few passes, not a thousand.
+            let mut events = vec![event];
+            while events.len() < BATCH_MAX {
+                match rx.try_recv() {
+                    Ok(e) => events.push(e),
+                    Err(_) => break,
+                }
+            }
+            let mut batch = Batch::default();
+            for e in events {
+                self.note(e, &mut batch);
+            }
+            match self.apply(batch).await {
                 Ok(()) => backoff = Duration::from_millis(500),
                 Err(e) => {
                     tracing::warn!(agent = %self.agent_type, error = %e, retry_in = ?backoff, "resyncing after a failure");
@@ -277,70 +304,98 @@ impl Wirer {
         }
     }
 
-    async fn apply(&mut self, event: Event) -> Result<(), String> {
+    /// Takes in one event's change of what is wanted, leaving the work to
+    /// [`Wirer::apply`].
+    fn note(&mut self, event: Event, batch: &mut Batch) {
         match event {
             Event::PortUpdate(port, down) => {
                 if self.wired.get(&port.device).is_some_and(|w| same_wiring(w, &port)) {
                     // Wired already: its filter may have changed, and the
                     // server's record may need it up again.
                     if !self.filtered.get(&port.device).is_some_and(|f| same_filter(f, &port)) {
-                        self.filter(vec![(*port).clone()]).await?;
-                        self.wanted.insert(port.device.clone(), (*port).clone());
+                        batch.refilter.insert(port.device.clone(), (*port).clone());
                     }
                     if down {
-                        self.report_up(&port).await?;
+                        batch.report_up.insert(port.device.clone(), (*port).clone());
                     }
-                    return Ok(());
+                    self.wanted.insert(port.device.clone(), *port);
+                    return;
                 }
                 self.wired.remove(&port.device);
+                batch.refilter.remove(&port.device);
+                batch.report_up.remove(&port.device);
                 self.wanted.insert(port.device.clone(), *port);
-                self.converge().await
+                batch.converge = true;
             }
             Event::PortDelete(id) => {
+                batch.refilter.remove(&id);
+                batch.report_up.remove(&id);
                 if self.wanted.remove(&id).is_some() {
-                    self.converge().await?;
+                    batch.converge = true;
                 }
-                Ok(())
             }
             Event::NetworkDelete(network_id) => {
                 self.wanted.retain(|_, p| p.network_id != network_id);
-                self.converge().await
+                batch.refilter.retain(|_, p| p.network_id != network_id);
+                batch.report_up.retain(|_, p| p.network_id != network_id);
+                batch.converge = true;
             }
-            Event::FdbAdd(entries) | Event::FdbRemove(entries) if entries.is_empty() => Ok(()),
             Event::FdbAdd(entries) => {
-                let mut touched = HashSet::new();
                 for e in entries.into_iter().filter(|e| !self.hosts.contains(&e.host)) {
                     if let Some(set) = self.fdb.get_mut(&e.network_id) {
                         // The same port at a new place replaces its old entry.
                         set.retain(|x| x.port_id != e.port_id);
-                        touched.insert(e.network_id.clone());
+                        batch.fdb_touched.insert(e.network_id.clone());
                         set.insert(e);
                     }
                 }
-                self.push_fdb(touched).await
             }
             Event::FdbRemove(entries) => {
-                let mut touched = HashSet::new();
                 for e in entries {
                     if let Some(set) = self.fdb.get_mut(&e.network_id) {
                         if set.remove(&e) {
-                            touched.insert(e.network_id.clone());
+                            batch.fdb_touched.insert(e.network_id.clone());
                         }
                     }
                 }
-                self.push_fdb(touched).await
             }
-            Event::SecurityGroups { groups, members } => self.refilter(&groups, members).await,
+            Event::SecurityGroups { groups, members } => {
+                let list = if members { &mut batch.member_groups } else { &mut batch.rule_groups };
+                list.extend(groups.into_iter().filter(|g| !list.contains(g)).collect::<Vec<_>>());
+            }
             Event::DeviceAppeared(name) => {
                 let waiting =
                     self.wanted.keys().any(|p| !self.wired.contains_key(p) && (name.is_empty() || tap_name(p) == name));
-                if waiting {
-                    self.converge().await?;
-                }
-                Ok(())
+                batch.converge |= waiting;
             }
-            Event::Resync => self.resync().await,
+            Event::Resync => batch.resync = true,
         }
+    }
+
+    /// Does what a batch of events asks, in order: resync (which covers the
+    /// rest), or converge, overlay entries, refilters and reports.
+    async fn apply(&mut self, batch: Batch) -> Result<(), String> {
+        if batch.resync {
+            return self.resync().await;
+        }
+        if batch.converge {
+            self.converge().await?;
+        }
+        self.push_fdb(batch.fdb_touched).await?;
+        if !batch.rule_groups.is_empty() {
+            self.refilter(&batch.rule_groups, false).await?;
+        }
+        if !batch.member_groups.is_empty() {
+            self.refilter(&batch.member_groups, true).await?;
+        }
+        let refilter: Vec<DeviceDetails> =
+            batch.refilter.into_values().filter(|p| self.wired.contains_key(&p.device)).collect();
+        if !refilter.is_empty() {
+            self.filter(refilter).await?;
+        }
+        let up: Vec<DeviceDetails> =
+            batch.report_up.into_values().filter(|p| self.wired.contains_key(&p.device)).collect();
+        self.report_up(&up).await
     }
 
     /// Asks the server for everything bound here, wires it, and removes what
@@ -396,12 +451,12 @@ impl Wirer {
         if !to_filter.is_empty() {
             self.filter(to_filter).await?;
         }
+        let mut up = Vec::new();
         for port in pending {
             match self.datapath.wire(&port).await {
                 Ok(Wiring::Wired) => {
-                    self.report_up(&port).await?;
                     tracing::info!(port = %port.device, network = %port.network_id, "wired");
-                    self.wired.insert(port.device.clone(), port);
+                    up.push(port);
                 }
                 Ok(Wiring::NoDevice) => {}
                 Err(crate::datapath::DatapathError::CannotWire { port, reason }) => {
@@ -409,11 +464,19 @@ impl Wirer {
                     tracing::error!(port, reason, "cannot wire the port here");
                     self.wanted.remove(&port);
                     if self.filtered.remove(&port).is_some() {
-                        self.firewall.remove(&[port]).await.map_err(|e| e.to_string())?;
+                        if let Err(e) = self.firewall.remove(&[port]).await {
+                            failed = Some(e.to_string());
+                        }
                     }
                 }
                 Err(e) => failed = Some(e.to_string()),
             }
+        }
+        // Reported up together (one round trip, one transaction), and only
+        // then counted as wired: a failed report is wired and reported again.
+        self.report_up(&up).await?;
+        for port in up {
+            self.wired.insert(port.device.clone(), port);
         }
         // Networks with nothing left here lose their devices; new ones get
         // their overlay table.
@@ -493,10 +556,22 @@ impl Wirer {
         self.firewall.update(&[], &info).await.map_err(|e| e.to_string())
     }
 
-    async fn report_up(&self, port: &DeviceDetails) -> Result<(), String> {
-        let host = port.host.clone();
-        let up = DeviceOnHost { device: port.device.clone(), agent_id: Some(host.clone()), host };
-        self.plugin.update_device_up(&up).await.map(|_| ()).map_err(|e| e.to_string())
+    /// Tells the server these ports are wired (Neutron's `update_device_list`).
+    async fn report_up(&self, ports: &[DeviceDetails]) -> Result<(), String> {
+        let mut by_host: HashMap<&str, Vec<String>> = HashMap::new();
+        for p in ports {
+            by_host.entry(p.host.as_str()).or_default().push(p.device.clone());
+        }
+        for (host, devices) in by_host {
+            let list = DeviceList {
+                devices_up: devices,
+                devices_down: Vec::new(),
+                agent_id: Some(host.into()),
+                host: host.into(),
+            };
+            self.plugin.update_device_list(&list).await.map_err(|e| e.to_string())?;
+        }
+        Ok(())
     }
 
     async fn push_fdb(&self, networks: HashSet<String>) -> Result<(), String> {

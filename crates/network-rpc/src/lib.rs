@@ -80,6 +80,31 @@ pub struct DeviceOnHost {
     pub host: String,
 }
 
+/// `update_device_list`: many devices up and down on one host at once.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DeviceList {
+    #[serde(default)]
+    pub devices_up: Vec<String>,
+    #[serde(default)]
+    pub devices_down: Vec<String>,
+    #[serde(default)]
+    pub agent_id: Option<String>,
+    #[serde(default)]
+    pub host: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeviceListResult {
+    #[serde(default)]
+    pub devices_up: Vec<String>,
+    #[serde(default)]
+    pub failed_devices_up: Vec<String>,
+    #[serde(default)]
+    pub devices_down: Vec<String>,
+    #[serde(default)]
+    pub failed_devices_down: Vec<String>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Host {
     pub host: String,
@@ -294,6 +319,8 @@ bus::interface! {
             call get_device_details(DeviceOnHost) -> DeviceDetails;
             call update_device_up(DeviceOnHost) -> ();
             call update_device_down(DeviceOnHost) -> ();
+            // Many at once, in one transaction on the server.
+            call update_device_list(DeviceList) -> DeviceListResult;
             // What a (re)starting agent wires: every port bound to its host.
             call get_ports_on_host(Host) -> Vec<DeviceDetails>;
             // l2population's full table for one network, as seen from `host`.

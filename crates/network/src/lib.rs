@@ -1,5 +1,6 @@
 //! Neutron v2.0: the networking control plane. The API (`api/`) validates and
-//! authorizes; resources live in the store (`store/`); ML2 (`ml2/`) decides how
+//! authorizes; the plugin layer (`plugin/`) owns transactions and tells the
+//! agents after commit; resources live in the store (`store/`); ML2 (`ml2/`) decides how
 //! networks are realised and binds ports to hosts; IPAM (`ipam/`) hands out
 //! addresses; agents (`agents/`) learn about changes over the bus.
 //!
@@ -11,6 +12,7 @@ pub mod config;
 pub mod error;
 pub mod ipam;
 pub mod ml2;
+pub mod plugin;
 pub mod schema;
 pub mod store;
 

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::json;
+
+use super::client::Client;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -96,77 +98,6 @@ fn start_cloud(dir: &std::path::Path, args: &Args) -> anyhow::Result<Cloud> {
     Ok(cloud)
 }
 
-/// An admin token and the endpoints it came with.
-struct Client {
-    http: reqwest::Client,
-    token: String,
-    project: String,
-    compute: String,
-    network: String,
-    image: String,
-}
-
-impl Client {
-    async fn login(auth_url: &str, password: &str) -> anyhow::Result<Client> {
-        let http = reqwest::Client::new();
-        let body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user":
-            {"name": "admin", "domain": {"name": "Default"}, "password": password}}},
-            "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}});
-        let r = http.post(format!("{auth_url}/auth/tokens")).json(&body).send().await?;
-        let token = r.headers().get("x-subject-token").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-        let body: Value = r.json().await?;
-        let endpoint = |kind: &str| -> anyhow::Result<String> {
-            let services = body["token"]["catalog"].as_array().context("catalog")?;
-            let service = services.iter().find(|s| s["type"] == kind).context("service in catalog")?;
-            let ep = service["endpoints"]
-                .as_array()
-                .and_then(|e| e.iter().find(|e| e["interface"] == "public"))
-                .context("public endpoint")?;
-            Ok(ep["url"].as_str().unwrap_or_default().trim_end_matches('/').to_string())
-        };
-        Ok(Client {
-            project: body["token"]["project"]["id"].as_str().unwrap_or_default().to_string(),
-            compute: endpoint("compute")?,
-            network: endpoint("network")?,
-            image: endpoint("image")?,
-            http,
-            token,
-        })
-    }
-
-    /// The point is the machinery, not the limits.
-    async fn lift_quotas(&self) -> anyhow::Result<()> {
-        let p = &self.project;
-        let nova = json!({"quota_set": {"instances": -1, "cores": -1, "ram": -1}});
-        self.call(Method::PUT, format!("{}/os-quota-sets/{p}", self.compute), Some(nova)).await?;
-        let neutron = json!({"quota": {"port": -1}});
-        self.call(Method::PUT, format!("{}/v2.0/quotas/{p}", self.network), Some(neutron)).await?;
-        Ok(())
-    }
-
-    async fn call(&self, method: Method, url: String, body: Option<Value>) -> anyhow::Result<Value> {
-        self.call_at("2.96", method, url, body).await
-    }
-
-    async fn call_at(&self, version: &str, method: Method, url: String, body: Option<Value>) -> anyhow::Result<Value> {
-        let mut req = self
-            .http
-            .request(method.clone(), &url)
-            .header("x-auth-token", &self.token)
-            .header("openstack-api-version", format!("compute {version}"));
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let r = req.send().await?;
-        let status = r.status();
-        let text = r.text().await?;
-        if !status.is_success() {
-            bail!("{method} {url} answered {status}: {text}");
-        }
-        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-}
-
 fn now_micros() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or_default()
 }
@@ -203,10 +134,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             (Some(cloud), c)
         }
         Some(file) => {
-            let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-            let (auth_url, password) = crate::clouds::read_admin(&text)
-                .with_context(|| format!("no auth_url and password in {}", file.display()))?;
-            let c = Client::login(&auth_url, &password).await?;
+            let c = Client::from_clouds_yaml(file).await?;
             c.lift_quotas().await?;
             (None, c)
         }

@@ -2,7 +2,9 @@
 //! measured here, never asserted in tests.
 
 mod boot;
+mod client;
 mod cloud_load;
+mod datapath;
 mod rpc;
 mod scheduler;
 mod tokens;
@@ -29,6 +31,11 @@ pub enum Bench {
     /// What a running multi-host cloud (scripts/cloud) costs to keep alive:
     /// each process's CPU and the broker's, and the broker's traffic.
     CloudLoad(cloud_load::Args),
+    /// The Linux bridge datapath of a running netns cloud (`scripts/cloud up
+    /// --compute-driver netns`): throughput and latency between instances
+    /// on two hosts next to a hand-built path, port wiring latency, and
+    /// security group update to enforcement.
+    Datapath(datapath::Args),
 }
 
 pub async fn run(b: Bench) -> anyhow::Result<()> {
@@ -38,6 +45,7 @@ pub async fn run(b: Bench) -> anyhow::Result<()> {
         Bench::Boot(args) => boot::run(args).await,
         Bench::Rpc(args) => rpc::run(args).await,
         Bench::CloudLoad(args) => cloud_load::run(args).await,
+        Bench::Datapath(args) => datapath::run(args).await,
     }
 }
 

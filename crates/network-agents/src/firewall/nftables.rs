@@ -41,6 +41,11 @@ use super::{is_filtered, Firewall, FirewallError, FirewallResult};
 pub const TABLE: &str = "neutron_sg";
 /// Port numbers fill 16 bits of the mark each way.
 const MAX_PORTS: u32 = 0xffff;
+/// The mark a bridged packet carries into conntrack when it comes from or
+/// goes to a filtered port: the others (ports with port security off, the
+/// network's own ports) are not tracked, which costs them nothing. The
+/// forward chains reset the mark before they number ports in it.
+const TRACK: u32 = 0x1;
 
 /// The host's filter: for which ports, under which numbers.
 pub struct Nftables {
@@ -51,8 +56,8 @@ pub struct Nftables {
 
 #[derive(Debug, Clone, Default)]
 struct State {
-    /// Filtered port → its number and network.
-    ports: HashMap<String, (u32, String)>,
+    /// Filtered port → its number, network and MAC (as in the maps).
+    ports: HashMap<String, (u32, String, String)>,
     /// Network → its conntrack zone.
     zones: HashMap<String, u32>,
 }
@@ -66,13 +71,13 @@ impl State {
     /// The port's number, and whether it is new (its map entries must be
     /// made).
     fn number_for(&mut self, port: &DeviceDetails) -> FirewallResult<(u32, bool)> {
-        if let Some((n, network)) = self.ports.get(&port.device) {
-            if *network == port.network_id {
+        if let Some((n, network, mac)) = self.ports.get(&port.device) {
+            if *network == port.network_id && *mac == port.mac_address.to_ascii_lowercase() {
                 return Ok((*n, false));
             }
         }
-        let n = self.free_number(self.ports.values().map(|(n, _)| *n))?;
-        self.ports.insert(port.device.clone(), (n, port.network_id.clone()));
+        let n = self.free_number(self.ports.values().map(|(n, _, _)| *n))?;
+        self.ports.insert(port.device.clone(), (n, port.network_id.clone(), port.mac_address.to_ascii_lowercase()));
         Ok((n, true))
     }
 
@@ -184,7 +189,11 @@ impl Firewall for Nftables {
                 script.push_str(&release(&mut next, &port.device));
                 continue;
             }
-            if next.ports.get(&port.device).is_some_and(|(_, net)| *net != port.network_id) {
+            // Moved to another network, or a new MAC: its entries are made anew.
+            let moved = |(_, net, mac): &(u32, String, String)| {
+                *net != port.network_id || *mac != port.mac_address.to_ascii_lowercase()
+            };
+            if next.ports.get(&port.device).is_some_and(moved) {
                 script.push_str(&release(&mut next, &port.device));
             }
             let (n, new) = next.number_for(port)?;
@@ -227,9 +236,15 @@ fn base() -> String {
     let t = TABLE;
     format!(
         "add table bridge {t}
+add set bridge {t} filtered_ports {{ type ifname; }}
+add set bridge {t} filtered_macs {{ type ether_addr; }}
 add map bridge {t} ingress_marks {{ type ifname : mark; }}
 add map bridge {t} egress_chains {{ type ifname : verdict; }}
+add chain bridge {t} prerouting {{ type filter hook prerouting priority -300; policy accept; }}
+add rule bridge {t} prerouting iifname @filtered_ports meta mark set {TRACK:#x}
+add rule bridge {t} prerouting ether daddr @filtered_macs meta mark set {TRACK:#x}
 add chain bridge {t} forward {{ type filter hook forward priority -10; policy accept; }}
+add rule bridge {t} forward meta mark set 0
 add rule bridge {t} forward meta mark set oifname map @ingress_marks
 add rule bridge {t} forward iifname vmap @egress_chains
 add table inet {t}
@@ -237,6 +252,7 @@ add map inet {t} zones {{ typeof iifname : ct zone; }}
 add map inet {t} egress {{ type mark : verdict; }}
 add map inet {t} ingress {{ type mark : verdict; }}
 add chain inet {t} prerouting {{ type filter hook prerouting priority raw; policy accept; }}
+add rule inet {t} prerouting iifname \"brq*\" meta mark != {TRACK:#x} notrack
 add rule inet {t} prerouting ct zone set iifname map @zones
 add chain inet {t} forward {{ type filter hook forward priority filter; policy accept; }}
 add rule inet {t} forward meta mark and 0x0000ffff vmap @egress
@@ -475,8 +491,11 @@ fn port_elements(port: &DeviceDetails, n: u32) -> String {
     let (id, tap) = (chain_id(&port.device), tap_name(&port.device));
     let t = TABLE;
     let high = n << 16;
+    let mac = port.mac_address.to_ascii_lowercase();
     format!(
-        "add element bridge {t} ingress_marks {{ \"{tap}\" : {high:#x} }}
+        "add element bridge {t} filtered_ports {{ \"{tap}\" }}
+add element bridge {t} filtered_macs {{ {mac} }}
+add element bridge {t} ingress_marks {{ \"{tap}\" : {high:#x} }}
 add element bridge {t} egress_chains {{ \"{tap}\" : jump spoof_{id} }}
 add element inet {t} egress {{ {n:#x} : jump egress_{id} }}
 add element inet {t} ingress {{ {high:#x} : jump ingress_{id} }}
@@ -487,10 +506,12 @@ add element inet {t} ingress {{ {high:#x} : jump ingress_{id} }}
 /// Stops filtering a port: its map entries, then its chains; its network's
 /// zone goes with its last filtered port.
 fn release(state: &mut State, port: &str) -> String {
-    let Some((n, network)) = state.ports.remove(port) else { return String::new() };
+    let Some((n, network, mac)) = state.ports.remove(port) else { return String::new() };
     let (id, tap, t, high) = (chain_id(port), tap_name(port), TABLE, n << 16);
     let mut s = format!(
-        "delete element bridge {t} ingress_marks {{ \"{tap}\" }}
+        "delete element bridge {t} filtered_ports {{ \"{tap}\" }}
+delete element bridge {t} filtered_macs {{ {mac} }}
+delete element bridge {t} ingress_marks {{ \"{tap}\" }}
 delete element bridge {t} egress_chains {{ \"{tap}\" }}
 delete element inet {t} egress {{ {n:#x} }}
 delete element inet {t} ingress {{ {high:#x} }}
@@ -499,7 +520,7 @@ delete chain inet {t} ingress_{id}
 delete chain inet {t} egress_{id}
 "
     );
-    if !state.ports.values().any(|(_, net)| *net == network) && state.zones.remove(&network).is_some() {
+    if !state.ports.values().any(|(_, net, _)| *net == network) && state.zones.remove(&network).is_some() {
         let _ = writeln!(s, "delete element inet {t} zones {{ \"{}\" }}", bridge_name(&network));
     }
     s

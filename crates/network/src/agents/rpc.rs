@@ -9,8 +9,9 @@ use std::sync::Arc;
 
 use bus::{CallContext, RemoteError, ServeOptions};
 use network_rpc::{
-    DeviceDetails, DeviceOnHost, DevicesOnHost, FdbEntry, FixedIp, Host, MemberIps, NetworkOnHost, Plugin,
-    PluginHandler, PluginReports, PluginReportsHandler, ReportState, SecurityGroupInfo, SecurityGroupRule,
+    DeviceDetails, DeviceList, DeviceListResult, DeviceOnHost, DevicesOnHost, FdbEntry, FixedIp, Host, MemberIps,
+    NetworkOnHost, Plugin, PluginHandler, PluginReports, PluginReportsHandler, ReportState, SecurityGroupInfo,
+    SecurityGroupRule,
 };
 use serde_json::{json, Value};
 
@@ -56,7 +57,7 @@ async fn renotify_unwired(net: &Network) {
     });
     let mut sent = 0;
     for port in unwired {
-        crate::api::ports::notify_port(net, port).await;
+        crate::plugin::notify::port_update(net, port).await;
         sent += 1;
     }
     if sent > 0 {
@@ -98,6 +99,17 @@ impl PluginHandler for AgentRpc {
 
     async fn update_device_down(&self, _ctx: &CallContext, args: DeviceOnHost) -> std::result::Result<(), RemoteError> {
         set_status(&self.0, &args.device, &args.host, false).await.map_err(remote)
+    }
+
+    async fn update_device_list(
+        &self,
+        _ctx: &CallContext,
+        args: DeviceList,
+    ) -> std::result::Result<DeviceListResult, RemoteError> {
+        let net = &self.0;
+        set_statuses(net, &args.devices_up, &args.host, true).await.map_err(remote)?;
+        set_statuses(net, &args.devices_down, &args.host, false).await.map_err(remote)?;
+        Ok(DeviceListResult { devices_up: args.devices_up, devices_down: args.devices_down, ..Default::default() })
     }
 
     async fn get_ports_on_host(
@@ -233,7 +245,7 @@ async fn details_of(net: &Network, port: &Record) -> Result<DeviceDetails> {
 }
 
 fn fixed_ips(port: &Record) -> Vec<FixedIp> {
-    crate::api::ports::fixed_ips(port)
+    crate::plugin::ports::fixed_ips(port)
         .into_iter()
         .map(|(subnet_id, ip_address)| FixedIp { subnet_id, ip_address })
         .collect()
@@ -242,24 +254,40 @@ fn fixed_ips(port: &Record) -> Vec<FixedIp> {
 /// An agent wired (or unwired) a port on its host. Once up on an overlay
 /// network, every other host learns where it is (l2population).
 async fn set_status(net: &Network, device: &str, host: &str, up: bool) -> Result<()> {
-    let mut w = net.store.begin().await?;
-    let Some(mut port) = net.store.find_in(w.conn(), &PORT, device).await? else { return Ok(()) };
-    let bound_here = port.str("binding:host_id") == Some(host);
+    set_statuses(net, &[device.to_string()], host, up).await
+}
+
+/// [`set_status`] for many devices: one transaction, one l2population fanout.
+async fn set_statuses(net: &Network, devices: &[String], host: &str, up: bool) -> Result<()> {
+    if devices.is_empty() {
+        return Ok(());
+    }
     let status = if up { "ACTIVE" } else { "DOWN" };
-    let changed = (bound_here || host.is_empty()) && port.str("status") != Some(status);
-    if changed {
-        port.attrs.insert("status".into(), json!(status));
-        port.touch();
-        net.store.update(w.conn(), &PORT, &port).await?;
+    let mut w = net.store.begin().await?;
+    let mut changed = Vec::new();
+    for device in devices {
+        let Some(mut port) = net.store.find_in(w.conn(), &PORT, device).await? else { continue };
+        let bound_here = port.str("binding:host_id") == Some(host);
+        if (bound_here || host.is_empty()) && port.str("status") != Some(status) {
+            port.attrs.insert("status".into(), json!(status));
+            port.touch();
+            net.store.update(w.conn(), &PORT, &port).await?;
+            changed.push(port);
+        }
     }
     w.commit().await?;
-    if changed {
-        if let Some(entry) = fdb_entry(net, &port, &mut HashMap::new()).await? {
-            if up {
-                net.notifier.add_fdb_entries(vec![entry]).await;
-            } else {
-                net.notifier.remove_fdb_entries(vec![entry]).await;
-            }
+    let mut cache = HashMap::new();
+    let mut entries = Vec::new();
+    for port in &changed {
+        if let Some(entry) = fdb_entry(net, port, &mut cache).await? {
+            entries.push(entry);
+        }
+    }
+    if !entries.is_empty() {
+        if up {
+            net.notifier.add_fdb_entries(entries).await;
+        } else {
+            net.notifier.remove_fdb_entries(entries).await;
         }
     }
     Ok(())

@@ -292,7 +292,7 @@ pub async fn add_l3_router(
         super::routers::rehost(&net, w.conn(), &auth, &router_id, agent.str("host").unwrap_or_default()).await?;
     w.commit().await?;
     for p in &moved {
-        super::ports::notify_port(&net, p).await;
+        crate::plugin::notify::port_update(&net, p).await;
     }
     Ok((StatusCode::CREATED, Json(Value::Null)))
 }

@@ -14,12 +14,12 @@ use serde_json::{json, Map, Value};
 
 use super::attrs::{self, create_only, read_only, writable, Access, Attr, Check, Default, Resource};
 use super::common::{self, is_admin, owner};
-use super::ports::{self, NewPort};
 use super::query::ListQuery;
 use super::quotas::check_quota;
 use super::routers::{GATEWAY, INTERFACE};
 use crate::error::{NetworkError, Result};
 use crate::ipam::allocate::FixedIpRequest;
+use crate::plugin::ports::{self, NewPort};
 use crate::store::{self, Record, FLOATINGIP, NETWORK, PORT, SUBNET};
 use crate::Network;
 

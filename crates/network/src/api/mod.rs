@@ -10,7 +10,7 @@ mod floatingips;
 pub mod networks;
 pub mod ports;
 pub mod query;
-mod quotas;
+pub mod quotas;
 pub mod routers;
 pub mod security_groups;
 mod subnetpools;

@@ -346,7 +346,7 @@ pub async fn delete(State(net): State<Arc<Network>>, auth: Auth, Path(id): Path<
             NetworkError::forbidden(format!("(delete_network) is disallowed by policy for network {id}")).into()
         );
     }
-    super::ports::delete_network_owned_ports(&net, &id).await?;
+    crate::plugin::ports::delete_network_owned_ports(&net, &id).await?;
     if r.flag("router:external") {
         super::floatingips::delete_unassociated(&net, &id).await?;
     }

@@ -17,11 +17,11 @@ use serde_json::{json, Map, Value};
 use super::agents::{self, L3_AGENT};
 use super::attrs::{self, create_only, read_only, writable, Access, Attr, Check, Default, Resource};
 use super::common::{self, is_admin, owner};
-use super::ports::{self, NewPort};
 use super::query::ListQuery;
 use super::quotas::check_quota;
 use crate::error::{NetworkError, Result};
 use crate::ipam::allocate::{FixedIpRequest, SubnetView};
+use crate::plugin::ports::{self, NewPort};
 use crate::store::{self, Record, FLOATINGIP, NETWORK, PORT, ROUTER, SUBNET};
 use crate::Network;
 
@@ -262,7 +262,7 @@ pub async fn create(
     net.store.update(w.conn(), &ROUTER, &r).await?;
     w.commit().await?;
     if let Some(p) = gw_port {
-        ports::notify_port(&net, &p).await;
+        crate::plugin::notify::port_update(&net, &p).await;
     }
     let tags = super::tags::all(&net).await?;
     Ok((StatusCode::CREATED, Json(json!({"router": render(&net, &r, &tags).await?}))))
@@ -401,7 +401,7 @@ pub async fn update(
     net.store.update(w.conn(), &ROUTER, &r).await?;
     w.commit().await?;
     if let Some(p) = gw_port {
-        ports::notify_port(&net, &p).await;
+        crate::plugin::notify::port_update(&net, &p).await;
     }
     let tags = super::tags::all(&net).await?;
     Ok(Json(json!({"router": render(&net, &r, &tags).await?})))
@@ -581,7 +581,7 @@ pub async fn add_interface(
     r.touch();
     net.store.update(w.conn(), &ROUTER, &r).await?;
     w.commit().await?;
-    ports::notify_port(&net, &port).await;
+    crate::plugin::notify::port_update(&net, &port).await;
     Ok(Json(interface_info(&r, &port)))
 }
 
@@ -658,6 +658,6 @@ pub async fn remove_interface(
     r.touch();
     net.store.update(w.conn(), &ROUTER, &r).await?;
     w.commit().await?;
-    ports::notify_port_gone(&net, &port).await;
+    crate::plugin::notify::publish(&net, vec![crate::plugin::Change::PortDeleted(port.clone())]).await;
     Ok(Json(info))
 }

@@ -439,7 +439,7 @@ async fn create_in(
     let rec = Record::new(common::new_id(), project, a);
     net.store.insert(conn, &SUBNET, &rec).await?;
     let changed_ports = if is_auto_address(rec.str("ipv6_ra_mode"), rec.str("ipv6_address_mode")) {
-        super::ports::add_auto_addresses(net, conn, &rec).await?
+        crate::plugin::ports::add_auto_addresses(net, conn, &rec).await?
     } else {
         Vec::new()
     };
@@ -466,7 +466,7 @@ pub async fn create(
     }
     w.commit().await?;
     for p in changed {
-        super::ports::notify_port(&net, &p).await;
+        crate::plugin::notify::port_update(&net, &p).await;
     }
     let tags = super::tags::all(&net).await?;
     let admin = is_admin(&auth);
@@ -620,7 +620,7 @@ pub async fn delete(State(net): State<Arc<Network>>, auth: Auth, Path(id): Path<
     net.store.delete(w.conn(), &SUBNET, &id).await?;
     w.commit().await?;
     for p in changed {
-        super::ports::notify_port(&net, &p).await;
+        crate::plugin::notify::port_update(&net, &p).await;
     }
     Ok(StatusCode::NO_CONTENT)
 }
