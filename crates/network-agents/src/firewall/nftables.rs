@@ -335,8 +335,8 @@ fn port_chains(port: &DeviceDetails, n: u32, groups: &SecurityGroupInfo) -> Stri
     let (ingress, egress): (Vec<&SecurityGroupRule>, Vec<&SecurityGroupRule>) =
         rules.into_iter().partition(|r| r.direction == "ingress");
     let mut ingress_rules = vec![
-        "ct state invalid drop".to_string(),
-        "ct state established,related return".into(),
+        "ct state established,related return".to_string(),
+        "ct state invalid drop".into(),
         // DHCP answers, and what IPv6 needs from routers and neighbours.
         "meta nfproto ipv4 udp sport 67 udp dport 68 return".into(),
         "meta nfproto ipv6 icmpv6 type { nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert, mld-listener-query } return".into(),
@@ -346,8 +346,8 @@ fn port_chains(port: &DeviceDetails, n: u32, groups: &SecurityGroupInfo) -> Stri
     ingress_rules.push("drop".into());
     chain("inet", format!("ingress_{id}"), ingress_rules);
     let mut egress_rules = vec![
-        "ct state invalid drop".to_string(),
-        "ct state established,related return".into(),
+        "ct state established,related return".to_string(),
+        "ct state invalid drop".into(),
         "meta nfproto ipv4 udp sport 68 udp dport 67 return".into(),
         "meta nfproto ipv6 icmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert, mld-listener-report, mld2-listener-report } return".into(),
         "meta nfproto ipv6 udp sport 546 udp dport 547 return".into(),
@@ -375,27 +375,23 @@ fn spoof_rules(port: &DeviceDetails, n: u32) -> Vec<String> {
     let v4: Vec<&str> = addresses.iter().map(String::as_str).filter(|a| !a.contains(':')).collect();
     let v6: Vec<&str> = addresses.iter().map(String::as_str).filter(|a| a.contains(':')).collect();
     let macs = format!("{{ {} }}", macs.into_iter().collect::<Vec<_>>().join(", "));
-    let mut rules = vec![
-        format!("meta mark set meta mark or {n:#x}"),
-        format!("ether saddr != {macs} drop"),
-        // DHCP discovery comes from 0.0.0.0.
-        "ip saddr 0.0.0.0 udp sport 68 udp dport 67 return".into(),
-        "ip protocol udp udp sport 67 udp dport 68 drop".into(),
-        "ip6 nexthdr udp udp sport 547 udp dport 546 drop".into(),
-        "icmpv6 type nd-router-advert drop".into(),
-        format!("arp saddr ether != {macs} drop"),
-    ];
-    match address_list(v4.iter().copied()) {
-        Some(list) => {
-            rules.push(format!("ip saddr != {list} drop"));
-            let arp = address_list(v4.iter().copied().chain(["0.0.0.0"])).unwrap_or_default();
-            rules.push(format!("arp saddr ip != {arp} drop"));
-        }
-        None => {
-            rules.push("ether type ip drop".into());
-            rules.push("arp saddr ip != 0.0.0.0 drop".into());
-        }
+    // In the order that lets the common packet (IPv4 from the port's own
+    // MAC and address) leave after three rules.
+    let mut rules = vec![format!("meta mark set meta mark or {n:#x}"), format!("ether saddr != {macs} drop")];
+    let v4_list = address_list(v4.iter().copied());
+    if let Some(list) = &v4_list {
+        rules.push(format!("ip saddr {list} meta l4proto {{ tcp, icmp }} return"));
+        // Anything but a DHCP server's answer.
+        rules.push(format!("ip saddr {list} udp sport != 67 return"));
     }
+    // DHCP discovery comes from 0.0.0.0; any other IPv4 source is spoofed.
+    rules.push("ip saddr 0.0.0.0 udp sport 68 udp dport 67 return".into());
+    rules.push("ether type ip drop".into());
+    rules.push(format!("arp saddr ether != {macs} drop"));
+    let arp = address_list(v4.iter().copied().chain(["0.0.0.0"])).unwrap_or_default();
+    rules.push(format!("arp saddr ip != {arp} drop"));
+    rules.push("ip6 nexthdr udp udp sport 547 udp dport 546 drop".into());
+    rules.push("icmpv6 type nd-router-advert drop".into());
     // Link-local and the unspecified address (duplicate address detection).
     let v6_list = address_list(v6.iter().copied().chain(["fe80::/64", "::"])).unwrap_or_default();
     rules.push(format!("ip6 saddr != {v6_list} drop"));
@@ -596,7 +592,8 @@ mod tests {
         assert!(!removal.contains("zones"), "b still uses the network's zone");
         assert_eq!(state.number_for(&port("c")).unwrap(), (1, true));
         let spoof = spoof_rules(&port("a"), 1).join("\n");
-        assert!(spoof.contains("ip saddr != { 10.0.0.5 } drop"));
+        assert!(spoof.contains("ip saddr { 10.0.0.5 } meta l4proto { tcp, icmp } return"));
+        assert!(spoof.contains("ether type ip drop"));
         assert!(spoof.contains("ether saddr != { fa:16:3e:00:00:01 } drop"));
     }
 }
