@@ -17,6 +17,9 @@ pub const NETWORK_UPDATE_TOPIC: &str = "q-agent-notifier-network-update";
 pub const NETWORK_DELETE_TOPIC: &str = "q-agent-notifier-network-delete";
 pub const SECURITY_GROUP_UPDATE_TOPIC: &str = "q-agent-notifier-security_group-update";
 pub const L2POPULATION_TOPIC: &str = "q-agent-notifier-l2population-update";
+/// The DHCP and L3 agents' own topics (Neutron's `dhcp_agent`, `l3_agent`).
+pub const DHCP_AGENT_TOPIC: &str = "dhcp_agent";
+pub const L3_AGENT_TOPIC: &str = "l3_agent";
 
 /// The `agent_type` each kind of agent reports, as Neutron names them.
 pub const LINUXBRIDGE_AGENT: &str = "Linux bridge agent";
@@ -275,6 +278,26 @@ impl SecurityGroupInfo {
     }
 }
 
+/// What the DHCP agent is told: Neutron's `payload` — `{"network": …}`,
+/// `{"subnet": …}`, `{"port": …}`, or the ids of what went
+/// (`{"network_id": …}`, `{"subnet_id": …, "network_id": …}`,
+/// `{"port_id": …, "network_id": …}`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DhcpPayload {
+    pub payload: Value,
+}
+
+/// Routers whose ports, gateway, routes or floating IPs changed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RoutersUpdated {
+    pub routers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RouterDeleted {
+    pub router_id: String,
+}
+
 /// l2population: a port of an overlay network that is up on a host, where the
 /// other hosts' agents send its frames (`tunnel_ip`) and answer ARP for it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -390,6 +413,43 @@ bus::interface! {
         methods: {
             fanout security_groups_rule_updated(SecurityGroups) -> ();
             fanout security_groups_member_updated(SecurityGroups) -> ();
+        }
+    }
+}
+
+bus::interface! {
+    /// The DHCP agents hear of networks, subnets and ports (each keeps only
+    /// the networks scheduled to it).
+    pub interface DhcpAgentNotify {
+        topic: crate::DHCP_AGENT_TOPIC,
+        version: (1, 0),
+        client: DhcpAgentNotifyClient,
+        handler: DhcpAgentNotifyHandler,
+        methods: {
+            fanout network_create_end(DhcpPayload) -> ();
+            fanout network_update_end(DhcpPayload) -> ();
+            fanout network_delete_end(DhcpPayload) -> ();
+            fanout subnet_create_end(DhcpPayload) -> ();
+            fanout subnet_update_end(DhcpPayload) -> ();
+            fanout subnet_delete_end(DhcpPayload) -> ();
+            fanout port_create_end(DhcpPayload) -> ();
+            fanout port_update_end(DhcpPayload) -> ();
+            fanout port_delete_end(DhcpPayload) -> ();
+        }
+    }
+}
+
+bus::interface! {
+    /// The L3 agents hear of routers that changed or went (each keeps only
+    /// the routers scheduled to it).
+    pub interface L3AgentNotify {
+        topic: crate::L3_AGENT_TOPIC,
+        version: (1, 0),
+        client: L3AgentNotifyClient,
+        handler: L3AgentNotifyHandler,
+        methods: {
+            fanout routers_updated(RoutersUpdated) -> ();
+            fanout router_deleted(RouterDeleted) -> ();
         }
     }
 }

@@ -177,3 +177,51 @@ async fn agents_learn_over_the_bus() {
     let ip = p["fixed_ips"][0]["ip_address"].as_str().map(String::from);
     assert_eq!(info.sg_member_ips[&sg].ipv4.first(), ip.as_ref());
 }
+
+/// Takes the next message on a listener, acknowledging it.
+async fn next_message(l: &mut bus::Listener) -> bus::Message {
+    let delivery = l.next().await.unwrap();
+    let m = delivery.message().clone();
+    delivery.finish(Ok(serde_json::Value::Null));
+    m
+}
+
+#[tokio::test]
+async fn dhcp_and_l3_agents_hear_of_changes_after_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let cloud = Cloud::start(dir.path(), &[]).await;
+    let mut dhcp = cloud.bus.listen(network_rpc::DHCP_AGENT_TOPIC, "watcher", 8).await.unwrap();
+    let mut l3 = cloud.bus.listen(network_rpc::L3_AGENT_TOPIC, "watcher", 8).await.unwrap();
+
+    let n = cloud.create("/v2.0/networks", json!({"network": {"name": "told"}})).await;
+    let nid = n["network"]["id"].as_str().unwrap();
+    let m = next_message(&mut dhcp).await;
+    assert_eq!((m.method.as_str(), &m.args["payload"]["network"]["id"]), ("network_create_end", &json!(nid)));
+    let s = cloud
+        .create("/v2.0/subnets", json!({"subnet": {"network_id": nid, "cidr": "10.42.0.0/24", "ip_version": 4}}))
+        .await;
+    let m = next_message(&mut dhcp).await;
+    assert_eq!((m.method.as_str(), &m.args["payload"]["subnet"]["id"]), ("subnet_create_end", &s["subnet"]["id"]));
+    let p = cloud.create("/v2.0/ports", json!({"port": {"network_id": nid}})).await;
+    let m = next_message(&mut dhcp).await;
+    assert_eq!((m.method.as_str(), &m.args["payload"]["port"]["id"]), ("port_create_end", &p["port"]["id"]));
+
+    let r = cloud.create("/v2.0/routers", json!({"router": {"name": "r"}})).await;
+    let rid = r["router"]["id"].as_str().unwrap();
+    let m = next_message(&mut l3).await;
+    assert_eq!((m.method.as_str(), &m.args["routers"]), ("routers_updated", &json!([rid])));
+    let (status, _) = cloud.call(Method::DELETE, &format!("/v2.0/routers/{rid}"), &cloud.admin, None).await;
+    assert_eq!(status, 204);
+    let m = next_message(&mut l3).await;
+    assert_eq!((m.method.as_str(), &m.args["router_id"]), ("router_deleted", &json!(rid)));
+
+    // A request that fails tells nobody: the next message is the delete's.
+    let pid = p["port"]["id"].as_str().unwrap();
+    let bad = json!({"port": {"fixed_ips": [{"subnet_id": "not-a-subnet"}]}});
+    let (status, _) = cloud.call(Method::PUT, &format!("/v2.0/ports/{pid}"), &cloud.admin, Some(bad)).await;
+    assert!(status.is_client_error(), "{status}");
+    let (status, _) = cloud.call(Method::DELETE, &format!("/v2.0/ports/{pid}"), &cloud.admin, None).await;
+    assert_eq!(status, 204);
+    let m = next_message(&mut dhcp).await;
+    assert_eq!((m.method.as_str(), &m.args["payload"]["port_id"]), ("port_delete_end", &json!(pid)));
+}

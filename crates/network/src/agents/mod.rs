@@ -13,4 +13,4 @@ pub use network_rpc::{
     L2POPULATION_TOPIC, NETWORK_DELETE_TOPIC, NETWORK_UPDATE_TOPIC, PLUGIN_TOPIC, PORT_DELETE_TOPIC, PORT_UPDATE_TOPIC,
     REPORTS_TOPIC, SECURITY_GROUP_UPDATE_TOPIC,
 };
-pub use notifier::Notifier;
+pub use notifier::{DhcpEvent, Notifier};

@@ -6,6 +6,20 @@ use serde_json::Value;
 
 use network_rpc::*;
 
+/// What the DHCP agents are told of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DhcpEvent {
+    NetworkCreate,
+    NetworkUpdate,
+    NetworkDelete,
+    SubnetCreate,
+    SubnetUpdate,
+    SubnetDelete,
+    PortCreate,
+    PortUpdate,
+    PortDelete,
+}
+
 #[derive(Clone)]
 pub struct Notifier {
     bus: Bus,
@@ -64,6 +78,35 @@ impl Notifier {
         let args = SecurityGroups { security_groups: security_groups.to_vec() };
         let client = SecurityGroupUpdatesClient::new(&self.bus);
         log_failure("security_groups_member_updated", client.security_groups_member_updated(&args).await);
+    }
+
+    /// The DHCP agents: `method` is one of [`DhcpAgentNotify`]'s.
+    pub async fn dhcp(&self, method: DhcpEvent, payload: Value) {
+        let client = DhcpAgentNotifyClient::new(&self.bus);
+        let args = DhcpPayload { payload };
+        let r = match method {
+            DhcpEvent::NetworkCreate => client.network_create_end(&args).await,
+            DhcpEvent::NetworkUpdate => client.network_update_end(&args).await,
+            DhcpEvent::NetworkDelete => client.network_delete_end(&args).await,
+            DhcpEvent::SubnetCreate => client.subnet_create_end(&args).await,
+            DhcpEvent::SubnetUpdate => client.subnet_update_end(&args).await,
+            DhcpEvent::SubnetDelete => client.subnet_delete_end(&args).await,
+            DhcpEvent::PortCreate => client.port_create_end(&args).await,
+            DhcpEvent::PortUpdate => client.port_update_end(&args).await,
+            DhcpEvent::PortDelete => client.port_delete_end(&args).await,
+        };
+        log_failure("dhcp agent notification", r);
+    }
+
+    /// The L3 agents: these routers changed.
+    pub async fn routers_updated(&self, routers: Vec<String>) {
+        let client = L3AgentNotifyClient::new(&self.bus);
+        log_failure("routers_updated", client.routers_updated(&RoutersUpdated { routers }).await);
+    }
+
+    pub async fn router_deleted(&self, router_id: &str) {
+        let client = L3AgentNotifyClient::new(&self.bus);
+        log_failure("router_deleted", client.router_deleted(&RouterDeleted { router_id: router_id.into() }).await);
     }
 
     /// l2population: these ports are up, here is where.

@@ -20,6 +20,7 @@ use super::routers::{GATEWAY, INTERFACE};
 use crate::error::{NetworkError, Result};
 use crate::ipam::allocate::FixedIpRequest;
 use crate::plugin::ports::{self, NewPort};
+use crate::plugin::{Change, Txn};
 use crate::store::{self, Record, FLOATINGIP, NETWORK, PORT, SUBNET};
 use crate::Network;
 
@@ -185,7 +186,7 @@ pub async fn create(
     let mut a = attrs::for_create(&RESOURCE, attrs::body_object(body, &RESOURCE)?, admin)?;
     let project = owner(&auth, &mut a)?;
     let network_id = a.get("floating_network_id").and_then(Value::as_str).unwrap_or_default().to_string();
-    let mut w = net.store.begin().await?;
+    let mut w = Txn::begin(&net).await?;
     let network = net
         .store
         .find_in(w.conn(), &NETWORK, &network_id)
@@ -248,6 +249,7 @@ pub async fn create(
     let mut fip = Record::new(id, project, a);
     associate(&net, w.conn(), &auth, &mut fip, port_id.as_deref(), fixed_ip).await?;
     net.store.insert(w.conn(), &FLOATINGIP, &fip).await?;
+    w.record(Change::Routers(routers_of(&[&fip])));
     w.commit().await?;
     let tags = super::tags::all(&net).await?;
     Ok((StatusCode::CREATED, Json(json!({"floatingip": common::shown(&RESOURCE, &fip, &tags, admin)}))))
@@ -301,8 +303,9 @@ pub async fn update(
 ) -> ApiResult<Json<Value>> {
     let admin = is_admin(&auth);
     let mut changes = attrs::for_update(&RESOURCE, attrs::body_object(body, &RESOURCE)?, admin)?;
-    let mut w = net.store.begin().await?;
+    let mut w = Txn::begin(&net).await?;
     let mut f = visible(&net, w.conn(), &auth, &id).await?;
+    let before = f.clone();
     if changes.contains_key("port_id") || changes.contains_key("fixed_ip_address") {
         let port_id = match changes.remove("port_id") {
             Some(v) => v.as_str().map(String::from),
@@ -317,9 +320,22 @@ pub async fn update(
     }
     f.touch();
     net.store.update(w.conn(), &FLOATINGIP, &f).await?;
+    // The router it left and the router it joined.
+    w.record(Change::Routers(routers_of(&[&before, &f])));
     w.commit().await?;
     let tags = super::tags::all(&net).await?;
     Ok(Json(json!({"floatingip": common::shown(&RESOURCE, &f, &tags, admin)})))
+}
+
+/// The routers that carry these floating IPs (their NAT changes with them).
+fn routers_of(fips: &[&Record]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for r in fips.iter().filter_map(|f| f.str("router_id")) {
+        if !out.iter().any(|x| x == r) {
+            out.push(r.to_string());
+        }
+    }
+    out
 }
 
 /// Deletes a floating IP and the port that held its address.
@@ -335,16 +351,17 @@ pub async fn delete_in(net: &Network, conn: &mut AnyConnection, f: &Record) -> R
 }
 
 pub async fn delete(State(net): State<Arc<Network>>, auth: Auth, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    let mut w = net.store.begin().await?;
+    let mut w = Txn::begin(&net).await?;
     let f = visible(&net, w.conn(), &auth, &id).await?;
     delete_in(&net, w.conn(), &f).await?;
+    w.record(Change::Routers(routers_of(&[&f])));
     w.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Before an external network is deleted: its unassociated floating IPs go.
 pub async fn delete_unassociated(net: &Network, network_id: &str) -> Result<()> {
-    let mut w = net.store.begin().await?;
+    let mut w = Txn::begin(net).await?;
     for f in net.store.list_in(w.conn(), &FLOATINGIP, Some(("floating_network_id", network_id))).await? {
         if f.str("port_id").is_none() {
             delete_in(net, w.conn(), &f).await?;

@@ -17,6 +17,7 @@ use super::query::ListQuery;
 use super::quotas::check_quota;
 use crate::error::{NetworkError, Result};
 use crate::ml2::types::SegmentRequest;
+use crate::plugin::{Change, Txn};
 use crate::store::{self, Record, Segment, AGENT, NETWORK, PORT, SUBNET, SUBNETPOOL};
 use crate::Network;
 
@@ -236,10 +237,12 @@ pub async fn create(
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let (bodies, bulk) = common::bodies(body, &RESOURCE)?;
-    let mut w = net.store.begin().await?;
+    let mut w = Txn::begin(&net).await?;
     let mut created = Vec::new();
     for b in bodies {
-        created.push(create_in(&net, w.conn(), &auth, b).await?);
+        let network = create_in(&net, w.conn(), &auth, b).await?;
+        w.record(Change::Network { created: true, network: network.clone() });
+        created.push(network);
     }
     w.commit().await?;
     let view = NetworkView::load(&net).await?;
@@ -297,7 +300,7 @@ pub async fn update(
 ) -> ApiResult<Json<Value>> {
     let admin = is_admin(&auth);
     let changes = attrs::for_update(&RESOURCE, attrs::body_object(body, &RESOURCE)?, admin)?;
-    let mut w = net.store.begin().await?;
+    let mut w = Txn::begin(&net).await?;
     let mut r = match net.store.find_in(w.conn(), &NETWORK, &id).await? {
         Some(r) if visible_to(&auth, &r) => r,
         _ => return Err(store::not_found(&NETWORK, &id).into()),
@@ -332,11 +335,10 @@ pub async fn update(
     }
     r.touch();
     net.store.update(w.conn(), &NETWORK, &r).await?;
+    w.record(Change::Network { created: false, network: r.clone() });
     w.commit().await?;
     let view = NetworkView::load(&net).await?;
-    let shown = view.render(&r, admin);
-    net.notifier.network_update(&Value::Object(shown.clone())).await;
-    Ok(Json(json!({"network": shown})))
+    Ok(Json(json!({"network": view.render(&r, admin)})))
 }
 
 pub async fn delete(State(net): State<Arc<Network>>, auth: Auth, Path(id): Path<String>) -> ApiResult<StatusCode> {
@@ -350,7 +352,7 @@ pub async fn delete(State(net): State<Arc<Network>>, auth: Auth, Path(id): Path<
     if r.flag("router:external") {
         super::floatingips::delete_unassociated(&net, &id).await?;
     }
-    let mut w = net.store.begin().await?;
+    let mut w = Txn::begin(&net).await?;
     let ports = net.store.list_in(w.conn(), &PORT, Some(("network_id", &id))).await?;
     if !ports.is_empty() {
         return Err(NetworkError::conflict(
@@ -367,7 +369,7 @@ pub async fn delete(State(net): State<Arc<Network>>, auth: Auth, Path(id): Path<
     net.store.unbind_resource(w.conn(), &id).await?;
     net.store.set_tags(w.conn(), &id, &[]).await?;
     net.store.delete(w.conn(), &NETWORK, &id).await?;
+    w.record(Change::NetworkDeleted(id.clone()));
     w.commit().await?;
-    net.notifier.network_delete(&id).await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -22,6 +22,7 @@ use super::quotas::check_quota;
 use crate::error::{NetworkError, Result};
 use crate::ipam::allocate::{FixedIpRequest, SubnetView};
 use crate::plugin::ports::{self, NewPort};
+use crate::plugin::{Change, Txn};
 use crate::store::{self, Record, FLOATINGIP, NETWORK, PORT, ROUTER, SUBNET};
 use crate::Network;
 
@@ -249,7 +250,7 @@ pub async fn create(
     let project = owner(&auth, &mut a)?;
     super::discovery::check_zone_hints(&net, "router", &a).await?;
     let gateway = a.remove("external_gateway_info").unwrap_or(Value::Null);
-    let mut w = net.store.begin().await?;
+    let mut w = Txn::begin(&net).await?;
     check_quota(&net, w.conn(), &ROUTER, &project, 1).await?;
     a.insert("status".into(), json!("ACTIVE"));
     a.insert("routes".into(), json!([]));
@@ -260,10 +261,11 @@ pub async fn create(
     let gw_port =
         if no_gateway(&gateway) { None } else { set_gateway(&net, w.conn(), &auth, &mut r, &gateway).await? };
     net.store.update(w.conn(), &ROUTER, &r).await?;
-    w.commit().await?;
     if let Some(p) = gw_port {
-        crate::plugin::notify::port_update(&net, &p).await;
+        w.record(Change::Port { before: None, after: p });
     }
+    w.record(Change::Routers(vec![r.id.clone()]));
+    w.commit().await?;
     let tags = super::tags::all(&net).await?;
     Ok((StatusCode::CREATED, Json(json!({"router": render(&net, &r, &tags).await?}))))
 }
@@ -380,7 +382,7 @@ pub async fn update(
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
     let mut changes = attrs::for_update(&RESOURCE, attrs::body_object(body, &RESOURCE)?, is_admin(&auth))?;
-    let mut w = net.store.begin().await?;
+    let mut w = Txn::begin(&net).await?;
     let mut r = visible_router(&net, w.conn(), &auth, &id).await?;
     let mut gw_port = None;
     if let Some(info) = changes.remove("external_gateway_info") {
@@ -399,16 +401,17 @@ pub async fn update(
     }
     r.touch();
     net.store.update(w.conn(), &ROUTER, &r).await?;
-    w.commit().await?;
     if let Some(p) = gw_port {
-        crate::plugin::notify::port_update(&net, &p).await;
+        w.record(Change::Port { before: None, after: p });
     }
+    w.record(Change::Routers(vec![id.clone()]));
+    w.commit().await?;
     let tags = super::tags::all(&net).await?;
     Ok(Json(json!({"router": render(&net, &r, &tags).await?})))
 }
 
 pub async fn delete(State(net): State<Arc<Network>>, auth: Auth, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    let mut w = net.store.begin().await?;
+    let mut w = Txn::begin(&net).await?;
     let mut r = visible_router(&net, w.conn(), &auth, &id).await?;
     if !router_ports(&net, w.conn(), &id, INTERFACE).await?.is_empty() {
         return Err(NetworkError::conflict("RouterInUse", format!("Router {id} still has ports")).into());
@@ -417,6 +420,7 @@ pub async fn delete(State(net): State<Arc<Network>>, auth: Auth, Path(id): Path<
     net.store.unbind_resource(w.conn(), &id).await?;
     net.store.set_tags(w.conn(), &id, &[]).await?;
     net.store.delete(w.conn(), &ROUTER, &id).await?;
+    w.record(Change::RouterDeleted(id.clone()));
     w.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -500,7 +504,7 @@ pub async fn add_interface(
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
     let (subnet_id, port_id) = interface_target(&body)?;
-    let mut w = net.store.begin().await?;
+    let mut w = Txn::begin(&net).await?;
     let r = visible_router(&net, w.conn(), &auth, &id).await?;
     let host = router_host(&net, w.conn(), &id).await?;
     let port = match (subnet_id, port_id) {
@@ -580,8 +584,9 @@ pub async fn add_interface(
     let mut r = r;
     r.touch();
     net.store.update(w.conn(), &ROUTER, &r).await?;
+    w.record(Change::Port { before: None, after: port.clone() });
+    w.record(Change::Routers(vec![r.id.clone()]));
     w.commit().await?;
-    crate::plugin::notify::port_update(&net, &port).await;
     Ok(Json(interface_info(&r, &port)))
 }
 
@@ -593,7 +598,7 @@ pub async fn remove_interface(
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
     let (subnet_id, port_id) = interface_target(&body)?;
-    let mut w = net.store.begin().await?;
+    let mut w = Txn::begin(&net).await?;
     let mut r = visible_router(&net, w.conn(), &auth, &id).await?;
     let interfaces = router_ports(&net, w.conn(), &id, INTERFACE).await?;
     let port = match (&subnet_id, &port_id) {
@@ -657,7 +662,7 @@ pub async fn remove_interface(
     ports::delete_in(&net, w.conn(), &port).await?;
     r.touch();
     net.store.update(w.conn(), &ROUTER, &r).await?;
+    w.record(Change::PortDeleted(port.clone()));
     w.commit().await?;
-    crate::plugin::notify::publish(&net, vec![crate::plugin::Change::PortDeleted(port.clone())]).await;
     Ok(Json(info))
 }

@@ -19,6 +19,7 @@ use super::common::{self, is_admin, owner};
 use super::query::ListQuery;
 use super::quotas::check_quota;
 use crate::error::{NetworkError, Result};
+use crate::plugin::{Change, Txn};
 use crate::store::{self, Record, PORT, SECURITY_GROUP, SECURITY_GROUP_RULE};
 use crate::Network;
 
@@ -300,7 +301,7 @@ pub async fn update(
 }
 
 pub async fn delete(State(net): State<Arc<Network>>, auth: Auth, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    let mut w = net.store.begin().await?;
+    let mut w = Txn::begin(&net).await?;
     let g = visible_group(&net, w.conn(), &auth, &id).await?;
     let is_default = existing_default(&net, w.conn(), &g.project_id).await?.as_deref() == Some(id.as_str());
     if is_default && !auth.is_admin() {
@@ -319,9 +320,16 @@ pub async fn delete(State(net): State<Arc<Network>>, auth: Auth, Path(id): Path<
     if in_use {
         return Err(NetworkError::conflict("SecurityGroupInUse", format!("Security Group {id} in use.")).into());
     }
+    // Its rules go, and other groups' rules naming it as remote: those
+    // groups' ports are filtered again.
+    let mut touched = vec![id.clone()];
     for r in net.store.list_in(w.conn(), &SECURITY_GROUP_RULE, None).await? {
         if r.str("security_group_id") == Some(id.as_str()) || r.str("remote_group_id") == Some(id.as_str()) {
             net.store.delete(w.conn(), &SECURITY_GROUP_RULE, &r.id).await?;
+            let owner = r.str("security_group_id").unwrap_or_default().to_string();
+            if !touched.contains(&owner) {
+                touched.push(owner);
+            }
         }
     }
     if is_default {
@@ -336,8 +344,8 @@ pub async fn delete(State(net): State<Arc<Network>>, auth: Auth, Path(id): Path<
     }
     net.store.set_tags(w.conn(), &id, &[]).await?;
     net.store.delete(w.conn(), &SECURITY_GROUP, &id).await?;
+    w.record(Change::SecurityGroupRules(touched));
     w.commit().await?;
-    net.notifier.security_groups_rule_updated(&[id]).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -535,7 +543,7 @@ pub async fn create_rule(
     let mut a = attrs::for_create(&RULE, attrs::body_object(body, &RULE)?, is_admin(&auth))?;
     let project = owner(&auth, &mut a)?;
     canonical_rule(&mut a)?;
-    let mut w = net.store.begin().await?;
+    let mut w = Txn::begin(&net).await?;
     if let Some(remote) = a.get("remote_group_id").and_then(Value::as_str) {
         visible_group(&net, w.conn(), &auth, remote).await?;
     }
@@ -555,8 +563,8 @@ pub async fn create_rule(
     let mut g = group;
     g.touch();
     net.store.update(w.conn(), &SECURITY_GROUP, &g).await?;
+    w.record(Change::SecurityGroupRules(vec![sg_id]));
     w.commit().await?;
-    net.notifier.security_groups_rule_updated(&[sg_id]).await;
     Ok((StatusCode::CREATED, Json(json!({"security_group_rule": render_rule(&r)}))))
 }
 
@@ -616,13 +624,13 @@ pub async fn delete_rule(State(net): State<Arc<Network>>, auth: Auth, Path(id): 
         return Err(store::not_found(&SECURITY_GROUP_RULE, &id).into());
     }
     let sg_id = r.str("security_group_id").unwrap_or_default().to_string();
-    let mut w = net.store.begin().await?;
+    let mut w = Txn::begin(&net).await?;
     net.store.delete(w.conn(), &SECURITY_GROUP_RULE, &id).await?;
     if let Some(mut g) = net.store.find_in(w.conn(), &SECURITY_GROUP, &sg_id).await? {
         g.touch();
         net.store.update(w.conn(), &SECURITY_GROUP, &g).await?;
     }
+    w.record(Change::SecurityGroupRules(vec![sg_id]));
     w.commit().await?;
-    net.notifier.security_groups_rule_updated(&[sg_id]).await;
     Ok(StatusCode::NO_CONTENT)
 }

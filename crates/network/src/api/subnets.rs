@@ -21,6 +21,7 @@ use super::quotas::check_quota;
 use crate::error::{NetworkError, Result};
 use crate::ipam::allocate::{is_auto_address, SubnetView};
 use crate::ipam::{self, Pool};
+use crate::plugin::{Change, Txn};
 use crate::store::{self, Record, NETWORK, PORT, SUBNET, SUBNETPOOL};
 use crate::Network;
 
@@ -456,18 +457,17 @@ pub async fn create(
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let (bodies, bulk) = common::bodies(body, &RESOURCE)?;
-    let mut w = net.store.begin().await?;
+    let mut w = Txn::begin(&net).await?;
     let mut created = Vec::new();
-    let mut changed = Vec::new();
     for b in bodies {
         let (rec, ports) = create_in(&net, w.conn(), &auth, b).await?;
+        w.record(Change::Subnet { created: true, subnet: rec.clone() });
+        for p in ports {
+            w.record(Change::PortAddresses(p));
+        }
         created.push(rec);
-        changed.extend(ports);
     }
     w.commit().await?;
-    for p in changed {
-        crate::plugin::notify::port_update(&net, &p).await;
-    }
     let tags = super::tags::all(&net).await?;
     let admin = is_admin(&auth);
     let items = created.iter().map(|r| common::shown(&RESOURCE, r, &tags, admin)).collect();
@@ -528,7 +528,7 @@ pub async fn update(
     let admin = is_admin(&auth);
     let changes = attrs::for_update(&RESOURCE, attrs::body_object(body, &RESOURCE)?, admin)?;
     visible_subnet(&net, &auth, &id).await?;
-    let mut w = net.store.begin().await?;
+    let mut w = Txn::begin(&net).await?;
     let mut s = net.store.get_in(w.conn(), &SUBNET, &id).await?;
     if !common::owns(&auth, &s.project_id) {
         return Err(NetworkError::forbidden(format!("(update_subnet) is disallowed by policy for subnet {id}")).into());
@@ -579,6 +579,7 @@ pub async fn update(
     }
     s.touch();
     net.store.update(w.conn(), &SUBNET, &s).await?;
+    w.record(Change::Subnet { created: false, subnet: s.clone() });
     w.commit().await?;
     let tags = super::tags::all(&net).await?;
     Ok(Json(json!({"subnet": common::shown(&RESOURCE, &s, &tags, admin)})))
@@ -593,9 +594,8 @@ pub async fn delete(State(net): State<Arc<Network>>, auth: Auth, Path(id): Path<
         return Err(NetworkError::forbidden(format!("(delete_subnet) is disallowed by policy for subnet {id}")).into());
     }
     let auto = is_auto_address(s.str("ipv6_ra_mode"), s.str("ipv6_address_mode"));
-    let mut w = net.store.begin().await?;
+    let mut w = Txn::begin(&net).await?;
     let holders = net.store.ips_of_subnet(w.conn(), &id).await?;
-    let mut changed = Vec::new();
     for (_, ip, port_id) in &holders {
         let Some(mut port) = net.store.find_in(w.conn(), &PORT, port_id).await? else { continue };
         let owner = port.str("device_owner").unwrap_or_default().to_string();
@@ -614,13 +614,11 @@ pub async fn delete(State(net): State<Arc<Network>>, auth: Auth, Path(id): Path<
         }
         port.touch();
         net.store.update(w.conn(), &PORT, &port).await?;
-        changed.push(port);
+        w.record(Change::PortAddresses(port));
     }
     net.store.set_tags(w.conn(), &id, &[]).await?;
     net.store.delete(w.conn(), &SUBNET, &id).await?;
+    w.record(Change::SubnetDeleted(s.clone()));
     w.commit().await?;
-    for p in changed {
-        crate::plugin::notify::port_update(&net, &p).await;
-    }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -6,8 +6,11 @@
 //! transaction has committed, so they never hear of a change that was rolled
 //! back. Handlers in `api/` parse, authorise, call the plugin and render.
 //!
-//! Ports are here so far (`ports.rs`); networks, subnets, routers, floating
-//! IPs and security groups still open their transactions in `api/`.
+//! Every write of networks, subnets, ports, routers, floating IPs and
+//! security group rules runs in a `Txn` and records its changes, so the
+//! agents (L2, DHCP, L3) hear of all of them, typed, after commit. The core
+//! plugin's ports live here (`ports.rs`); the other resources' logic still
+//! sits in their `api/` handlers, inside a `Txn` (moving it here is next).
 
 pub mod notify;
 pub mod ports;

@@ -1,14 +1,15 @@
 //! What the plugin tells the agents, after its transaction commits: each
 //! [`Change`] becomes the notifications Neutron's agents expect — port
 //! updates for the port's host, port deletes, l2population's entries where a
-//! port was up, and security group member updates where a port's groups or
-//! addresses changed.
+//! port was up, security group rule and member updates, the DHCP agents'
+//! network, subnet and port events, and the L3 agents' router updates.
 
 use std::collections::HashMap;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::ports::fixed_ips;
+use crate::agents::DhcpEvent;
 use crate::store::Record;
 use crate::Network;
 
@@ -21,6 +22,40 @@ pub enum Change {
         after: Record,
     },
     PortDeleted(Record),
+    /// A port's addresses changed with its subnet (one made or deleted).
+    PortAddresses(Record),
+    Network {
+        created: bool,
+        network: Record,
+    },
+    NetworkDeleted(String),
+    Subnet {
+        created: bool,
+        subnet: Record,
+    },
+    SubnetDeleted(Record),
+    /// These groups' rules changed.
+    SecurityGroupRules(Vec<String>),
+    /// These routers changed (ports, gateway, routes, floating IPs).
+    Routers(Vec<String>),
+    RouterDeleted(String),
+}
+
+/// A record as agents see it: its attributes, id and project.
+fn shown(r: &Record) -> Value {
+    let mut m = r.attrs.clone();
+    m.retain(|k, _| !k.starts_with('_'));
+    m.insert("id".into(), json!(r.id));
+    m.insert("project_id".into(), json!(r.project_id));
+    m.insert("tenant_id".into(), json!(r.project_id));
+    Value::Object(m)
+}
+
+/// The router a port belongs to, if it is one of a router's.
+fn router_of(port: &Record) -> Option<String> {
+    let owner = port.str("device_owner").unwrap_or_default();
+    let device = port.str("device_id").unwrap_or_default();
+    (owner.starts_with("network:router_") && !device.is_empty()).then(|| device.to_string())
 }
 
 /// Tells the agents about committed changes, in order. Notifications are
@@ -33,17 +68,59 @@ pub async fn publish(net: &Network, changes: Vec<Change>) {
                     port_update(net, &after).await;
                 }
                 members(net, None, Some(&after)).await;
+                net.notifier.dhcp(DhcpEvent::PortCreate, json!({"port": shown(&after)})).await;
             }
             Change::Port { before: Some(before), after } => {
                 moved(net, &before, &after).await;
                 members(net, Some(&before), Some(&after)).await;
                 port_update(net, &after).await;
+                net.notifier.dhcp(DhcpEvent::PortUpdate, json!({"port": shown(&after)})).await;
             }
             Change::PortDeleted(port) => {
-                net.notifier.port_delete(&port.id, port.str("network_id").unwrap_or_default()).await;
+                let network_id = port.str("network_id").unwrap_or_default();
+                net.notifier.port_delete(&port.id, network_id).await;
                 forget_where_it_was(net, &port).await;
                 members(net, Some(&port), None).await;
+                let payload = json!({"port_id": port.id, "network_id": network_id});
+                net.notifier.dhcp(DhcpEvent::PortDelete, payload).await;
+                if let Some(router) = router_of(&port) {
+                    net.notifier.routers_updated(vec![router]).await;
+                }
             }
+            Change::PortAddresses(port) => {
+                port_update(net, &port).await;
+                let groups = port.attrs.get("security_groups").and_then(Value::as_array).cloned().unwrap_or_default();
+                let groups: Vec<String> = groups.iter().filter_map(Value::as_str).map(String::from).collect();
+                if !groups.is_empty() {
+                    net.notifier.security_groups_member_updated(&groups).await;
+                }
+                net.notifier.dhcp(DhcpEvent::PortUpdate, json!({"port": shown(&port)})).await;
+            }
+            Change::Network { created, network } => {
+                let payload = json!({"network": shown(&network)});
+                if created {
+                    net.notifier.dhcp(DhcpEvent::NetworkCreate, payload).await;
+                } else {
+                    net.notifier.network_update(&shown(&network)).await;
+                    net.notifier.dhcp(DhcpEvent::NetworkUpdate, payload).await;
+                }
+            }
+            Change::NetworkDeleted(id) => {
+                net.notifier.network_delete(&id).await;
+                net.notifier.dhcp(DhcpEvent::NetworkDelete, json!({"network_id": id})).await;
+            }
+            Change::Subnet { created, subnet } => {
+                let event = if created { DhcpEvent::SubnetCreate } else { DhcpEvent::SubnetUpdate };
+                net.notifier.dhcp(event, json!({"subnet": shown(&subnet)})).await;
+            }
+            Change::SubnetDeleted(subnet) => {
+                let payload = json!({"subnet_id": subnet.id, "network_id": subnet.str("network_id")});
+                net.notifier.dhcp(DhcpEvent::SubnetDelete, payload).await;
+            }
+            Change::SecurityGroupRules(groups) => net.notifier.security_groups_rule_updated(&groups).await,
+            Change::Routers(routers) if routers.is_empty() => {}
+            Change::Routers(routers) => net.notifier.routers_updated(routers).await,
+            Change::RouterDeleted(id) => net.notifier.router_deleted(&id).await,
         }
     }
 }
