@@ -2,7 +2,8 @@
 //! host namespace with a local network's bridge and three instances on it.
 //! `vm1` and `vm2` are in the group "web" (ICMP and tcp/80 from anywhere,
 //! tcp/9000 from the group's members, all egress); `vm3` is in no group and
-//! has port security off. Needs root (namespaces); says so and passes
+//! has port security off. An established connection survives rule changes
+//! that do not concern it, and a resync. Needs root (namespaces); says so and passes
 //! otherwise.
 
 mod common;
@@ -10,6 +11,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::process::Stdio;
+use std::time::Duration;
 
 use common::{is_root, mac_text, pings, plug, Namespaces};
 use netdev::{create_namespace, delete_namespace, Netlink};
@@ -91,6 +93,22 @@ async fn fetches(from: &str, to: Ipv4Addr, port: u16) -> bool {
     cmd.status().await.map(|s| s.success()).unwrap_or(false)
 }
 
+/// Sends a line over the connection and expects it back (within two seconds).
+async fn echoes(stream: std::net::TcpStream, line: &'static str) -> std::net::TcpStream {
+    tokio::task::spawn_blocking(move || {
+        use std::io::{BufRead, BufReader, Write};
+        let mut s = stream;
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        writeln!(s, "{line}").unwrap();
+        let mut back = String::new();
+        BufReader::new(&s).read_line(&mut back).unwrap_or_else(|e| panic!("no echo {line}: {e}"));
+        assert_eq!(back.trim_end(), line, "the connection broke {line}");
+        s
+    })
+    .await
+    .unwrap()
+}
+
 async fn chains(host: &str) -> String {
     let mut cmd = netdev::command_in(host, "nft").unwrap();
     let out = cmd.args(["list", "table", "inet", TABLE]).output().await.unwrap();
@@ -161,6 +179,25 @@ async fn security_groups_are_enforced_on_the_bridge() {
     joined.sg_member_ips.insert(WEB.into(), members(&["10.251.9.1", "10.251.9.2", "10.251.9.3"]));
     firewall.update(&[], &joined).await.unwrap();
     assert!(fetches(&vm3.ns, vm1.ip, 9000).await, "a new member is not let in");
+
+    // A connection stays up across a change that does not concern it.
+    let echo = rule("ingress", Some("tcp"), Some(7000), None);
+    firewall.update(&ports[..2], &web_rules(std::slice::from_ref(&echo))).await.unwrap();
+    let mut cmd = netdev::command_in(&vm1.ns, "busybox").unwrap();
+    cmd.args(["nc", "-l", "-p", "7000", "-e", "cat"]).kill_on_drop(true);
+    servers.push(cmd.spawn().unwrap());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let addr = std::net::SocketAddr::from((vm1.ip, 7000));
+    let stream = netdev::run_in(&vm3.ns, move || std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)))
+        .await
+        .unwrap()
+        .expect("tcp/7000 is allowed");
+    let mut stream = echoes(stream, "before").await;
+    firewall.update(&ports[..2], &web_rules(&[echo, rule("ingress", Some("tcp"), Some(22), None)])).await.unwrap();
+    stream = echoes(stream, "after an unrelated rule").await;
+    firewall.sync(&ports, &web_rules(&[rule("ingress", Some("tcp"), Some(7000), None)])).await.unwrap();
+    echoes(stream, "after a resync").await;
+    firewall.update(&ports[..2], &web_rules(&[])).await.unwrap();
 
     // A spoofed source address from vm1 is dropped; its own still works.
     let vm1_nl = Netlink::in_namespace(&vm1.ns).await.unwrap();

@@ -58,7 +58,9 @@ pub struct Nftables {
 struct State {
     /// Filtered port → its number, network and MAC (as in the maps).
     ports: HashMap<String, (u32, String, String)>,
-    /// Network → its conntrack zone.
+    /// A network's bridge → the network's conntrack zone. Zones outlive a
+    /// resync and a restart of the agent (read back from the table), since
+    /// the connections tracked in them must still be found.
     zones: HashMap<String, u32>,
 }
 
@@ -83,11 +85,12 @@ impl State {
 
     /// The network's zone, and whether it is new.
     fn zone_for(&mut self, network: &str) -> FirewallResult<(u32, bool)> {
-        if let Some(z) = self.zones.get(network) {
+        let bridge = bridge_name(network);
+        if let Some(z) = self.zones.get(&bridge) {
             return Ok((*z, false));
         }
         let z = self.free_number(self.zones.values().copied())?;
-        self.zones.insert(network.to_string(), z);
+        self.zones.insert(bridge, z);
         Ok((z, true))
     }
 }
@@ -100,7 +103,10 @@ impl Nftables {
         let fw = Nftables { namespace, state: Mutex::new(State::default()) };
         fw.enable_bridge_netfilter().await?;
         let tables = fw.nft_output(&["list", "tables"]).await?;
-        if !tables.lines().any(|l| l.trim() == format!("table inet {TABLE}")) {
+        if tables.lines().any(|l| l.trim() == format!("table inet {TABLE}")) {
+            let zones = fw.nft_output(&["list", "map", "inet", TABLE, "zones"]).await?;
+            fw.state.lock().await.zones = parse_zones(&zones);
+        } else {
             fw.run(&base()).await?;
         }
         Ok(fw)
@@ -158,7 +164,12 @@ impl Nftables {
 #[async_trait]
 impl Firewall for Nftables {
     async fn sync(&self, ports: &[DeviceDetails], groups: &SecurityGroupInfo) -> FirewallResult<()> {
-        let mut next = State::default();
+        let mut state = self.state.lock().await;
+        // The zones of networks still here keep their numbers.
+        let bridges: BTreeSet<String> =
+            ports.iter().filter(|p| is_filtered(p)).map(|p| bridge_name(&p.network_id)).collect();
+        let zones = state.zones.iter().filter(|(b, _)| bridges.contains(*b)).map(|(b, z)| (b.clone(), *z)).collect();
+        let mut next = State { zones, ..State::default() };
         let mut script = format!(
             "table bridge {TABLE}\ndelete table bridge {TABLE}\ntable inet {TABLE}\ndelete table inet {TABLE}\n{}",
             base()
@@ -174,7 +185,7 @@ impl Firewall for Nftables {
                 writeln!(script, "add element inet {TABLE} zones {{ \"{}\" : {zone} }}", bridge_name(&port.network_id));
         }
         self.run(&script).await?;
-        *self.state.lock().await = next;
+        *state = next;
         Ok(())
     }
 
@@ -229,6 +240,26 @@ impl Firewall for Nftables {
         *state = next;
         Ok(())
     }
+}
+
+/// The zones map as `nft list map` prints it: `"brq…" : 7` pairs.
+fn parse_zones(listing: &str) -> HashMap<String, u32> {
+    let mut out = HashMap::new();
+    let mut rest = listing;
+    while let Some(open) = rest.find('"') {
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('"') else { break };
+        let name = &after[..close];
+        let tail = after[close + 1..].trim_start();
+        if let Some(number) = tail.strip_prefix(':') {
+            let digits: String = number.trim_start().chars().take_while(char::is_ascii_digit).collect();
+            if let Ok(z) = digits.parse() {
+                out.insert(name.to_string(), z);
+            }
+        }
+        rest = &after[close + 1..];
+    }
+    out
 }
 
 /// The tables, their maps and base chains, empty of ports.
@@ -516,7 +547,8 @@ delete chain inet {t} ingress_{id}
 delete chain inet {t} egress_{id}
 "
     );
-    if !state.ports.values().any(|(_, net, _)| *net == network) && state.zones.remove(&network).is_some() {
+    if !state.ports.values().any(|(_, net, _)| *net == network) && state.zones.remove(&bridge_name(&network)).is_some()
+    {
         let _ = writeln!(s, "delete element inet {t} zones {{ \"{}\" }}", bridge_name(&network));
     }
     s
@@ -587,6 +619,9 @@ mod tests {
         assert_eq!(state.number_for(&port("b")).unwrap(), (2, true));
         assert_eq!(state.number_for(&port("a")).unwrap(), (1, false));
         assert_eq!(state.zone_for("net").unwrap(), (1, true));
+        let listed = "table inet neutron_sg {\n\tmap zones {\n\t\ttypeof iifname : ct zone\n\t\telements = { \"brq6c1f5a0e-7d\" : 1,\n\t\t\t     \"brq11111111-22\" : 12 }\n\t}\n}\n";
+        let zones = parse_zones(listed);
+        assert_eq!((zones.get("brq6c1f5a0e-7d"), zones.get("brq11111111-22"), zones.len()), (Some(&1), Some(&12), 2));
         let removal = release(&mut state, "a");
         assert!(removal.contains("delete chain inet neutron_sg ingress_a"));
         assert!(!removal.contains("zones"), "b still uses the network's zone");
