@@ -506,7 +506,7 @@ impl Wirer {
     /// The server's rules for the ports' groups, and their remote groups'
     /// members.
     async fn group_info(&self, ports: &[DeviceDetails]) -> Result<SecurityGroupInfo, String> {
-        if ports.is_empty() {
+        if ports.is_empty() || !self.firewall.enforces() {
             return Ok(SecurityGroupInfo::default());
         }
         let host = self.hosts.first().cloned().unwrap_or_default();

@@ -40,6 +40,11 @@ pub trait Firewall: Send + Sync {
 
     /// Stops filtering these ports (they left the host).
     async fn remove(&self, ports: &[String]) -> FirewallResult<()>;
+
+    /// Whether it filters at all (else the agent need not fetch rules).
+    fn enforces(&self) -> bool {
+        true
+    }
 }
 
 /// Whether a port is filtered at all: port security on, and not one of the

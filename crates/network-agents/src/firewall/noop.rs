@@ -21,4 +21,8 @@ impl Firewall for Noop {
     async fn remove(&self, _ports: &[String]) -> FirewallResult<()> {
         Ok(())
     }
+
+    fn enforces(&self) -> bool {
+        false
+    }
 }
