@@ -52,8 +52,8 @@ pub const TENANT_NETWORK_TYPES: Opt = Opt {
 pub const MECHANISM_DRIVERS: Opt = Opt {
     section: "ml2",
     name: "mechanism_drivers",
-    default: "openvswitch,linuxbridge",
-    help: "Mechanism drivers that bind ports, tried in order.",
+    default: "openvswitch,linuxbridge,l2population",
+    help: "Mechanism drivers, in order: those that bind ports (tried in turn) and l2population (overlay forwarding entries for the agents).",
 };
 
 pub const PATH_MTU: Opt = Opt {

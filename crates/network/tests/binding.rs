@@ -225,3 +225,45 @@ async fn dhcp_and_l3_agents_hear_of_changes_after_commit() {
     let m = next_message(&mut dhcp).await;
     assert_eq!((m.method.as_str(), &m.args["payload"]["port_id"]), ("port_delete_end", &json!(pid)));
 }
+
+#[tokio::test]
+async fn l2population_follows_ports_that_come_up_change_and_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let cloud = Cloud::start(dir.path(), &[]).await;
+    let mut fdb = cloud.bus.listen(network_rpc::L2POPULATION_TOPIC, "watcher", 8).await.unwrap();
+    let conf = json!({"tunnel_types": ["vxlan"], "tunneling_ip": "192.0.2.1"});
+    cloud.agent("Linux bridge agent", "h1", conf, Duration::from_secs(60)).await;
+    let n = cloud.create("/v2.0/networks", json!({"network": {"provider:network_type": "vxlan"}})).await;
+    let nid = n["network"]["id"].as_str().unwrap();
+    let s = cloud
+        .create("/v2.0/subnets", json!({"subnet": {"network_id": nid, "cidr": "10.43.0.0/24", "ip_version": 4}}))
+        .await;
+    let p = port_on(&cloud, &n, "h1").await;
+    let pid = p["id"].as_str().unwrap();
+
+    // Up where the stand-in agent wired it: every other host learns where.
+    let m = next_message(&mut fdb).await;
+    assert_eq!(m.method, "add_fdb_entries");
+    let entry = &m.args["entries"][0];
+    assert_eq!((&entry["port_id"], &entry["tunnel_ip"]), (&json!(pid), &json!("192.0.2.1")));
+    assert_eq!(entry["ip_addresses"], json!([p["fixed_ips"][0]["ip_address"]]));
+
+    // New addresses on a port that stays up: the old entry goes, the new comes.
+    let sid = s["subnet"]["id"].as_str().unwrap();
+    let body = json!({"port": {"fixed_ips": [{"subnet_id": sid, "ip_address": "10.43.0.99"}]}});
+    let (status, _) = cloud.call(Method::PUT, &format!("/v2.0/ports/{pid}"), &cloud.admin, Some(body)).await;
+    assert_eq!(status, 200);
+    let m = next_message(&mut fdb).await;
+    assert_eq!(
+        (m.method.as_str(), &m.args["entries"][0]["ip_addresses"]),
+        ("remove_fdb_entries", &entry["ip_addresses"])
+    );
+    let m = next_message(&mut fdb).await;
+    assert_eq!((m.method.as_str(), &m.args["entries"][0]["ip_addresses"]), ("add_fdb_entries", &json!(["10.43.0.99"])));
+
+    // Deleted: forgotten.
+    let (status, _) = cloud.call(Method::DELETE, &format!("/v2.0/ports/{pid}"), &cloud.admin, None).await;
+    assert_eq!(status, 204);
+    let m = next_message(&mut fdb).await;
+    assert_eq!((m.method.as_str(), &m.args["entries"][0]["port_id"]), ("remove_fdb_entries", &json!(pid)));
+}

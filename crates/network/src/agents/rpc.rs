@@ -4,7 +4,6 @@
 //! l2population tells every other agent where a port that came up (or went)
 //! lives; `get_network_fdb` gives a (re)starting agent the whole table.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use bus::{CallContext, RemoteError, ServeOptions};
@@ -16,7 +15,9 @@ use network_rpc::{
 use serde_json::{json, Value};
 
 use crate::error::Result;
-use crate::store::{Record, Segment, AGENT, NETWORK, PORT, SECURITY_GROUP_RULE};
+use crate::ml2::mechanisms::l2population;
+use crate::plugin::{Change, Txn};
+use crate::store::{Record, Segment, NETWORK, PORT, SECURITY_GROUP_RULE};
 use crate::Network;
 
 fn remote(e: impl std::fmt::Display) -> RemoteError {
@@ -67,7 +68,7 @@ async fn renotify_unwired(net: &Network) {
 
 impl PluginReportsHandler for AgentRpc {
     async fn report_state(&self, _ctx: &CallContext, args: ReportState) -> std::result::Result<String, RemoteError> {
-        crate::api::agents::report_state(&self.0, args.state()).await.map_err(remote)?;
+        crate::plugin::agents::report_state(&self.0, args.state()).await.map_err(remote)?;
         Ok("alive".into())
     }
 }
@@ -133,7 +134,7 @@ impl PluginHandler for AgentRpc {
         _ctx: &CallContext,
         args: NetworkOnHost,
     ) -> std::result::Result<Vec<FdbEntry>, RemoteError> {
-        network_fdb(&self.0, &args.network_id, &args.host).await.map_err(remote)
+        l2population::network_fdb(&self.0, &args.network_id, &args.host).await.map_err(remote)
     }
 
     async fn security_group_info_for_devices(
@@ -212,7 +213,7 @@ async fn device_details(net: &Network, device: &str) -> Result<DeviceDetails> {
 }
 
 /// The segment the port is bound on (else its network's first).
-async fn bound_segment(net: &Network, port: &Record) -> Result<Option<Segment>> {
+pub(crate) async fn bound_segment(net: &Network, port: &Record) -> Result<Option<Segment>> {
     let segments = net.store.segments(port.str("network_id").unwrap_or_default()).await?;
     let bound = port.str("_segment_id").and_then(|sid| segments.iter().position(|s| s.id == sid));
     Ok(segments.into_iter().nth(bound.unwrap_or(0)))
@@ -257,97 +258,24 @@ async fn set_status(net: &Network, device: &str, host: &str, up: bool) -> Result
     set_statuses(net, &[device.to_string()], host, up).await
 }
 
-/// [`set_status`] for many devices: one transaction, one l2population fanout.
+/// [`set_status`] for many devices: one transaction, after which the
+/// mechanism drivers hear of the status changes (l2population: one fanout).
 async fn set_statuses(net: &Network, devices: &[String], host: &str, up: bool) -> Result<()> {
     if devices.is_empty() {
         return Ok(());
     }
     let status = if up { "ACTIVE" } else { "DOWN" };
-    let mut w = net.store.begin().await?;
-    let mut changed = Vec::new();
+    let mut w = Txn::begin(net).await?;
     for device in devices {
         let Some(mut port) = net.store.find_in(w.conn(), &PORT, device).await? else { continue };
         let bound_here = port.str("binding:host_id") == Some(host);
         if (bound_here || host.is_empty()) && port.str("status") != Some(status) {
+            let before = port.clone();
             port.attrs.insert("status".into(), json!(status));
             port.touch();
             net.store.update(w.conn(), &PORT, &port).await?;
-            changed.push(port);
+            w.record(Change::PortStatus { before, after: port });
         }
     }
-    w.commit().await?;
-    let mut cache = HashMap::new();
-    let mut entries = Vec::new();
-    for port in &changed {
-        if let Some(entry) = fdb_entry(net, port, &mut cache).await? {
-            entries.push(entry);
-        }
-    }
-    if !entries.is_empty() {
-        if up {
-            net.notifier.add_fdb_entries(entries).await;
-        } else {
-            net.notifier.remove_fdb_entries(entries).await;
-        }
-    }
-    Ok(())
-}
-
-/// The tunnel address of `host`'s L2 agent, if it has one (cached per call).
-async fn tunnel_ip(net: &Network, host: &str, cache: &mut HashMap<String, Option<String>>) -> Result<Option<String>> {
-    if let Some(ip) = cache.get(host) {
-        return Ok(ip.clone());
-    }
-    let agents = net.store.list(&AGENT, Some(("host", host))).await?;
-    let ip = agents
-        .iter()
-        .filter_map(|a| a.attrs.get("configurations").and_then(|c| c.get("tunneling_ip")).and_then(Value::as_str))
-        .find(|ip| !ip.is_empty())
-        .map(String::from);
-    cache.insert(host.to_string(), ip.clone());
-    Ok(ip)
-}
-
-/// l2population's entry for a bound port on an overlay segment whose host's
-/// agent has a tunnel address; `None` for anything else.
-pub(crate) async fn fdb_entry(
-    net: &Network,
-    port: &Record,
-    cache: &mut HashMap<String, Option<String>>,
-) -> Result<Option<FdbEntry>> {
-    let host = port.str("binding:host_id").unwrap_or_default();
-    if host.is_empty() || !network_rpc::is_bound(port.str("binding:vif_type")) {
-        return Ok(None);
-    }
-    let Some(segment) = bound_segment(net, port).await? else { return Ok(None) };
-    let (Some(vni), true) = (segment.segmentation_id, matches!(segment.network_type.as_str(), "vxlan" | "gre")) else {
-        return Ok(None);
-    };
-    let Some(tunnel_ip) = tunnel_ip(net, host, cache).await? else { return Ok(None) };
-    Ok(Some(FdbEntry {
-        network_id: segment.network_id.clone(),
-        network_type: segment.network_type.clone(),
-        segmentation_id: vni,
-        port_id: port.id.clone(),
-        host: host.to_string(),
-        tunnel_ip,
-        mac_address: port.str("mac_address").unwrap_or_default().to_string(),
-        ip_addresses: fixed_ips(port).into_iter().map(|f| f.ip_address).collect(),
-    }))
-}
-
-/// Every port up on `network_id` on a host other than `host`, as l2population
-/// entries.
-async fn network_fdb(net: &Network, network_id: &str, host: &str) -> Result<Vec<FdbEntry>> {
-    let mut cache = HashMap::new();
-    let mut out = Vec::new();
-    for p in net.store.list(&PORT, Some(("network_id", network_id))).await? {
-        if p.str("status") != Some("ACTIVE") || p.str("binding:host_id") == Some(host) {
-            continue;
-        }
-        if let Some(e) = fdb_entry(net, &p, &mut cache).await? {
-            out.push(e);
-        }
-    }
-    Ok(out)
+    w.commit().await
 }

@@ -256,14 +256,7 @@ fn is_uuid(s: &str) -> bool {
     uuid::Uuid::parse_str(s).is_ok()
 }
 
-/// Six colon-separated octets, and not one of the two addresses no port may
-/// have: all zeros and the broadcast address (neutron-lib refuses both).
-pub fn is_mac(s: &str) -> bool {
-    let parts: Vec<&str> = s.split(':').collect();
-    let octets: Vec<u8> =
-        parts.iter().filter(|p| p.len() == 2).filter_map(|p| u8::from_str_radix(p, 16).ok()).collect();
-    parts.len() == 6 && octets.len() == 6 && octets.iter().any(|o| *o != 0) && octets.iter().any(|o| *o != 0xff)
-}
+pub use crate::plugin::ports::is_mac;
 
 /// A subnet CIDR as neutron-lib's `validate_subnet` takes it: a prefix
 /// length is required and an IPv4 address must be the network's own, so

@@ -60,10 +60,7 @@ pub fn owner(auth: &Auth, attrs: &mut Map<String, Value>) -> Result<String> {
     }
 }
 
-/// Whether the caller may see a record owned by `project_id`.
-pub fn owns(auth: &Auth, project_id: &str) -> bool {
-    auth.is_admin() || auth.project_id.as_deref() == Some(project_id)
-}
+pub use crate::plugin::{new_id, now, owns, time_since};
 
 /// `{"<resource>": {...}}`, with `fields=` applied.
 pub fn one(r: &Resource, item: Map<String, Value>, q: &ListQuery) -> Json<Value> {
@@ -85,21 +82,6 @@ pub fn many(r: &Resource, base: &BaseUrl, items: Vec<Map<String, Value>>, q: &Li
 /// Hides what the caller may not see and renders.
 pub fn shown(r: &Resource, rec: &Record, tags: &HashMap<String, Vec<String>>, admin: bool) -> Map<String, Value> {
     attrs::visible(r, render(rec, tags), admin)
-}
-
-/// A new resource id: a dashed UUID, as Neutron's.
-pub fn new_id() -> String {
-    common::id::new_uuid()
-}
-
-/// Microseconds since the epoch, now.
-pub fn now() -> i64 {
-    common::time::now_micros()
-}
-
-/// How long ago `micros` was.
-pub fn time_since(micros: i64) -> std::time::Duration {
-    std::time::Duration::from_micros((now() - micros).max(0) as u64)
 }
 
 /// The resource bodies of a create: `{"<resource>": {...}}`, or a bulk

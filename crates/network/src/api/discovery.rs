@@ -221,7 +221,8 @@ pub async fn check_zone_hints(net: &Network, resource: &str, attrs: &serde_json:
     if hints.is_empty() {
         return Ok(());
     }
-    let agent_type = if resource == "router" { super::agents::L3_AGENT } else { super::agents::DHCP_AGENT };
+    let agent_type =
+        if resource == "router" { crate::plugin::agents::L3_AGENT } else { crate::plugin::agents::DHCP_AGENT };
     let agents = net.store.list(&AGENT, Some(("agent_type", agent_type))).await?;
     let known: Vec<&str> = agents.iter().filter_map(|a| a.str("availability_zone")).collect();
     match hints.iter().find(|h| !known.contains(h)) {
@@ -239,12 +240,12 @@ pub async fn availability_zones(State(net): State<Arc<Network>>, _auth: Auth) ->
     let mut zones: Vec<Value> = Vec::new();
     for a in net.store.list(&AGENT, None).await? {
         let resource = match a.str("agent_type") {
-            Some(super::agents::DHCP_AGENT) => "network",
-            Some(super::agents::L3_AGENT) => "router",
+            Some(crate::plugin::agents::DHCP_AGENT) => "network",
+            Some(crate::plugin::agents::L3_AGENT) => "router",
             _ => continue,
         };
         let Some(name) = a.str("availability_zone").filter(|z| !z.is_empty()) else { continue };
-        let state = if super::agents::is_alive(&net, &a) { "available" } else { "unavailable" };
+        let state = if crate::plugin::agents::is_alive(&net, &a) { "available" } else { "unavailable" };
         let z = json!({"name": name, "resource": resource, "state": state});
         if !zones.contains(&z) {
             zones.push(z);

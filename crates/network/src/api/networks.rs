@@ -8,17 +8,15 @@ use api::{ApiResult, Auth, BaseUrl, JsonBody};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
-use db::AnyConnection;
 use serde_json::{json, Map, Value};
 
 use super::attrs::{self, create_only, read_only, writable, Access, Attr, Check, Default, Resource};
 use super::common::{self, is_admin, owner};
 use super::query::ListQuery;
-use super::quotas::check_quota;
 use crate::error::{NetworkError, Result};
 use crate::ml2::types::SegmentRequest;
-use crate::plugin::{Change, Txn};
-use crate::store::{self, Record, Segment, AGENT, NETWORK, PORT, SUBNET, SUBNETPOOL};
+use crate::plugin::networks::{self, visible_to, NewNetwork};
+use crate::store::{Record, Segment, AGENT, NETWORK, SUBNET, SUBNETPOOL};
 use crate::Network;
 
 const fn admin_attr(name: &'static str, check: Check) -> Attr {
@@ -143,12 +141,6 @@ fn provider_attrs(m: &mut Map<String, Value>, segments: &[&Segment]) {
     }
 }
 
-/// Whether the caller may see the network: its owner, an admin, or anyone when
-/// it is shared or external.
-pub fn visible_to(auth: &Auth, r: &Record) -> bool {
-    common::owns(auth, &r.project_id) || r.flag("shared") || r.flag("router:external")
-}
-
 /// Everything needed to render networks, loaded once per request.
 pub struct NetworkView {
     subnets: HashMap<String, Vec<String>>,
@@ -181,7 +173,7 @@ impl NetworkView {
         // A network's zones are its DHCP agents'; the L2 agents (one a host) are not read.
         let agents: HashMap<String, Record> = net
             .store
-            .list(&AGENT, Some(("agent_type", super::agents::DHCP_AGENT)))
+            .list(&AGENT, Some(("agent_type", network_rpc::DHCP_AGENT)))
             .await?
             .into_iter()
             .map(|a| (a.id.clone(), a))
@@ -210,24 +202,13 @@ impl NetworkView {
     }
 }
 
-/// Creates one network inside the caller's transaction.
-async fn create_in(net: &Network, conn: &mut AnyConnection, auth: &Auth, body: Map<String, Value>) -> Result<Record> {
+/// A create body parsed: its project, attributes and segments.
+async fn new_network(net: &Network, auth: &Auth, body: Map<String, Value>) -> Result<NewNetwork> {
     let mut a = attrs::for_create(&RESOURCE, body, is_admin(auth))?;
     let project = owner(auth, &mut a)?;
     super::discovery::check_zone_hints(net, "network", &a).await?;
-    let requests = requested_segments(&mut a)?;
-    net.ml2.validate(&requests)?;
-    let id = common::new_id();
-    check_quota(net, conn, &NETWORK, &project, 1).await?;
-    let segments = net.ml2.create_segments(&net.store, conn, &id, &requests).await?;
-    a.insert("status".into(), json!("ACTIVE"));
-    a.insert("mtu".into(), json!(net.ml2.mtu(&segments)));
-    a.insert("availability_zones".into(), json!([]));
-    a.insert("ipv4_address_scope".into(), Value::Null);
-    a.insert("ipv6_address_scope".into(), Value::Null);
-    let rec = Record::new(id, project, a);
-    net.store.insert(conn, &NETWORK, &rec).await?;
-    Ok(rec)
+    let segments = requested_segments(&mut a)?;
+    Ok(NewNetwork { project, attrs: a, segments })
 }
 
 /// `POST /v2.0/networks`, one or a bulk list.
@@ -237,14 +218,11 @@ pub async fn create(
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let (bodies, bulk) = common::bodies(body, &RESOURCE)?;
-    let mut w = Txn::begin(&net).await?;
-    let mut created = Vec::new();
+    let mut requests = Vec::new();
     for b in bodies {
-        let network = create_in(&net, w.conn(), &auth, b).await?;
-        w.record(Change::Network { created: true, network: network.clone() });
-        created.push(network);
+        requests.push(new_network(&net, &auth, b).await?);
     }
-    w.commit().await?;
+    let created = networks::create(&net, requests).await?;
     let view = NetworkView::load(&net).await?;
     let admin = is_admin(&auth);
     let items = created.iter().map(|r| view.render(r, admin)).collect();
@@ -271,15 +249,6 @@ pub async fn list(
     common::many(&RESOURCE, &base, items, &q)
 }
 
-/// The network, if the caller may see it; 404 otherwise, as Neutron hides what
-/// a project may not see.
-pub async fn visible_network(net: &Network, auth: &Auth, id: &str) -> Result<Record> {
-    match net.store.find(&NETWORK, id).await? {
-        Some(r) if visible_to(auth, &r) => Ok(r),
-        _ => Err(store::not_found(&NETWORK, id)),
-    }
-}
-
 pub async fn show(
     State(net): State<Arc<Network>>,
     auth: Auth,
@@ -287,7 +256,7 @@ pub async fn show(
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> ApiResult<Json<Value>> {
     let q = ListQuery::parse(&pairs, &RESOURCE, &[])?;
-    let r = visible_network(&net, &auth, &id).await?;
+    let r = networks::visible(&net, &auth, &id).await?;
     let view = NetworkView::load(&net).await?;
     Ok(common::one(&RESOURCE, view.render(&r, is_admin(&auth)), &q))
 }
@@ -300,16 +269,6 @@ pub async fn update(
 ) -> ApiResult<Json<Value>> {
     let admin = is_admin(&auth);
     let changes = attrs::for_update(&RESOURCE, attrs::body_object(body, &RESOURCE)?, admin)?;
-    let mut w = Txn::begin(&net).await?;
-    let mut r = match net.store.find_in(w.conn(), &NETWORK, &id).await? {
-        Some(r) if visible_to(&auth, &r) => r,
-        _ => return Err(store::not_found(&NETWORK, &id).into()),
-    };
-    if !common::owns(&auth, &r.project_id) {
-        return Err(
-            NetworkError::forbidden(format!("(update_network) is disallowed by policy for network {id}")).into()
-        );
-    }
     for key in ["provider:network_type", "provider:physical_network", "provider:segmentation_id", "segments"] {
         if changes.contains_key(key) {
             return Err(NetworkError::invalid(
@@ -319,57 +278,18 @@ pub async fn update(
             .into());
         }
     }
-    if changes.get("shared") == Some(&Value::Bool(false)) && r.flag("shared") {
-        // Unsharing is refused while other projects have ports on it.
-        let others = net.store.list_in(w.conn(), &PORT, Some(("network_id", &id))).await?;
-        if others.iter().any(|p| p.project_id != r.project_id && p.str("device_owner") != Some("network:dhcp")) {
-            return Err(NetworkError::conflict(
-                "InvalidSharedSetting",
-                format!("Unable to reconfigure sharing settings for network {id}. Multiple tenants are using it."),
-            )
-            .into());
-        }
-    }
-    for (k, v) in changes {
-        r.attrs.insert(k, v);
-    }
-    r.touch();
-    net.store.update(w.conn(), &NETWORK, &r).await?;
-    w.record(Change::Network { created: false, network: r.clone() });
-    w.commit().await?;
+    let r = networks::update(&net, &auth, &id, changes).await?;
     let view = NetworkView::load(&net).await?;
     Ok(Json(json!({"network": view.render(&r, admin)})))
 }
 
 pub async fn delete(State(net): State<Arc<Network>>, auth: Auth, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    let r = visible_network(&net, &auth, &id).await?;
+    let r = networks::visible(&net, &auth, &id).await?;
     if !common::owns(&auth, &r.project_id) {
         return Err(
             NetworkError::forbidden(format!("(delete_network) is disallowed by policy for network {id}")).into()
         );
     }
-    crate::plugin::ports::delete_network_owned_ports(&net, &id).await?;
-    if r.flag("router:external") {
-        super::floatingips::delete_unassociated(&net, &id).await?;
-    }
-    let mut w = Txn::begin(&net).await?;
-    let ports = net.store.list_in(w.conn(), &PORT, Some(("network_id", &id))).await?;
-    if !ports.is_empty() {
-        return Err(NetworkError::conflict(
-            "NetworkInUse",
-            format!("Unable to complete operation on network {id}. There are one or more ports still in use on the network."),
-        )
-        .into());
-    }
-    for s in net.store.list_in(w.conn(), &SUBNET, Some(("network_id", &id))).await? {
-        net.store.set_tags(w.conn(), &s.id, &[]).await?;
-        net.store.delete(w.conn(), &SUBNET, &s.id).await?;
-    }
-    net.store.release_segments(w.conn(), &id).await?;
-    net.store.unbind_resource(w.conn(), &id).await?;
-    net.store.set_tags(w.conn(), &id, &[]).await?;
-    net.store.delete(w.conn(), &NETWORK, &id).await?;
-    w.record(Change::NetworkDeleted(id.clone()));
-    w.commit().await?;
+    networks::delete(&net, &r).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -161,7 +161,11 @@ pub async fn update(
 ) -> ApiResult<Json<Value>> {
     let admin = is_admin(&auth);
     let changes = attrs::for_update(&RESOURCE, attrs::body_object(body, &RESOURCE)?, admin)?;
-    visible_port(&net, &auth, &id).await?;
+    let current = visible_port(&net, &auth, &id).await?;
+    let new_mac = changes.get("mac_address").and_then(Value::as_str);
+    if !admin && new_mac.is_some_and(|m| Some(m) != current.str("mac_address")) {
+        return Err(attrs::policy_refused("update", &RESOURCE, "mac_address").into());
+    }
     let port = plugin::ports::update(&net, &auth, &id, changes).await?;
     let tags = super::tags::all(&net).await?;
     Ok(Json(json!({"port": render(&port, &tags, admin)})))

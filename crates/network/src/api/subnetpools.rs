@@ -14,8 +14,8 @@ use serde_json::{json, Map, Value};
 use super::attrs::{self, create_only, read_only, writable, Access, Attr, Check, Default, Resource};
 use super::common::{self, is_admin, owner};
 use super::query::ListQuery;
-use super::quotas::check_quota;
 use crate::error::{NetworkError, Result};
+use crate::plugin::quotas::check_quota;
 use crate::store::{self, Record, ADDRESS_SCOPE, SUBNET, SUBNETPOOL};
 use crate::Network;
 

@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::config::NetworkConfig;
 use crate::error::{NetworkError, Result};
 use crate::store::{Segment, Store};
-use mechanisms::{LinuxBridge, MechanismDriver, OpenVswitch};
+use mechanisms::{L2population, LinuxBridge, MechanismDriver, OpenVswitch, PortContext};
 use types::{Flat, Local, SegmentRequest, Tunnel, TypeDriver, Vlan};
 
 pub struct Ml2 {
@@ -62,6 +62,7 @@ impl Ml2 {
             let driver: Box<dyn MechanismDriver> = match name.as_str() {
                 "openvswitch" => Box::new(OpenVswitch),
                 "linuxbridge" => Box::new(LinuxBridge),
+                "l2population" => Box::new(L2population),
                 other => return Err(format!("[ml2] mechanism_drivers: unknown mechanism driver {other:?}")),
             };
             mechanisms.push(driver);
@@ -127,6 +128,17 @@ impl Ml2 {
             .filter_map(|s| self.driver(&s.network_type).ok().map(|d| d.mtu(s.physical_network.as_deref())))
             .min()
             .unwrap_or(0)
+    }
+
+    /// Tells every mechanism driver, in configured order, of port changes
+    /// that have committed.
+    pub async fn ports_postcommit(&self, net: &crate::Network, changes: &[PortContext<'_>]) {
+        if changes.is_empty() {
+            return;
+        }
+        for driver in &self.mechanisms {
+            driver.ports_postcommit(net, changes).await;
+        }
     }
 
     /// Binds a port on a host that runs `agents` (type and configurations of

@@ -6,15 +6,25 @@
 //! transaction has committed, so they never hear of a change that was rolled
 //! back. Handlers in `api/` parse, authorise, call the plugin and render.
 //!
-//! Every write of networks, subnets, ports, routers, floating IPs and
-//! security group rules runs in a `Txn` and records its changes, so the
-//! agents (L2, DHCP, L3) hear of all of them, typed, after commit. The core
-//! plugin's ports live here (`ports.rs`); the other resources' logic still
-//! sits in their `api/` handlers, inside a `Txn` (moving it here is next).
+//! Every write runs in a `Txn` and records its changes, so the agents (L2,
+//! DHCP, L3) hear of all of them, typed, after commit. One module a
+//! resource: the core plugin's `networks`, `subnets`, `ports` and
+//! `security_groups`; the L3 service plugin's `routers` and `floatingips`;
+//! `agents` (liveness, scheduling, state reports) and `quotas`. The caller's
+//! [`Auth`] is the request context, as Neutron's `context`: it scopes what a
+//! project may see; policy (who may do what) is the API's.
 
+pub mod agents;
+pub mod floatingips;
+pub mod networks;
 pub mod notify;
 pub mod ports;
+pub mod quotas;
+pub mod routers;
+pub mod security_groups;
+pub mod subnets;
 
+use api::Auth;
 use db::AnyConnection;
 
 pub use notify::Change;
@@ -50,4 +60,24 @@ impl<'a> Txn<'a> {
         notify::publish(self.net, self.changes).await;
         Ok(())
     }
+}
+
+/// Whether the caller may see a record owned by `project_id`.
+pub fn owns(auth: &Auth, project_id: &str) -> bool {
+    auth.is_admin() || auth.project_id.as_deref() == Some(project_id)
+}
+
+/// A new resource id: a dashed UUID, as Neutron's.
+pub fn new_id() -> String {
+    common::id::new_uuid()
+}
+
+/// Microseconds since the epoch, now.
+pub fn now() -> i64 {
+    common::time::now_micros()
+}
+
+/// How long ago `micros` was.
+pub fn time_since(micros: i64) -> std::time::Duration {
+    std::time::Duration::from_micros((now() - micros).max(0) as u64)
 }

@@ -4,12 +4,11 @@
 //! port was up, security group rule and member updates, the DHCP agents'
 //! network, subnet and port events, and the L3 agents' router updates.
 
-use std::collections::HashMap;
-
 use serde_json::{json, Value};
 
 use super::ports::fixed_ips;
 use crate::agents::DhcpEvent;
+use crate::ml2::mechanisms::PortContext;
 use crate::store::Record;
 use crate::Network;
 
@@ -22,6 +21,12 @@ pub enum Change {
         after: Record,
     },
     PortDeleted(Record),
+    /// A port's status changed (its agent wired or unwired it): only the
+    /// mechanism drivers hear of it, not the agent that reported it.
+    PortStatus {
+        before: Record,
+        after: Record,
+    },
     /// A port's addresses changed with its subnet (one made or deleted).
     PortAddresses(Record),
     Network {
@@ -58,10 +63,20 @@ fn router_of(port: &Record) -> Option<String> {
     (owner.starts_with("network:router_") && !device.is_empty()).then(|| device.to_string())
 }
 
-/// Tells the agents about committed changes, in order. Notifications are
+/// Tells the agents about committed changes, in order, then the mechanism
+/// drivers about the port changes among them, together. Notifications are
 /// casts: an agent that misses one catches up when it resyncs.
 pub async fn publish(net: &Network, changes: Vec<Change>) {
-    for change in changes {
+    let contexts: Vec<PortContext> = changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::Port { before, after } => Some(PortContext { original: before.as_ref(), current: Some(after) }),
+            Change::PortDeleted(p) => Some(PortContext { original: Some(p), current: None }),
+            Change::PortStatus { before, after } => Some(PortContext { original: Some(before), current: Some(after) }),
+            _ => None,
+        })
+        .collect();
+    for change in changes.iter().cloned() {
         match change {
             Change::Port { before: None, after } => {
                 if after.str("_segment_id").is_some() {
@@ -71,7 +86,6 @@ pub async fn publish(net: &Network, changes: Vec<Change>) {
                 net.notifier.dhcp(DhcpEvent::PortCreate, json!({"port": shown(&after)})).await;
             }
             Change::Port { before: Some(before), after } => {
-                moved(net, &before, &after).await;
                 members(net, Some(&before), Some(&after)).await;
                 port_update(net, &after).await;
                 net.notifier.dhcp(DhcpEvent::PortUpdate, json!({"port": shown(&after)})).await;
@@ -79,7 +93,6 @@ pub async fn publish(net: &Network, changes: Vec<Change>) {
             Change::PortDeleted(port) => {
                 let network_id = port.str("network_id").unwrap_or_default();
                 net.notifier.port_delete(&port.id, network_id).await;
-                forget_where_it_was(net, &port).await;
                 members(net, Some(&port), None).await;
                 let payload = json!({"port_id": port.id, "network_id": network_id});
                 net.notifier.dhcp(DhcpEvent::PortDelete, payload).await;
@@ -87,6 +100,7 @@ pub async fn publish(net: &Network, changes: Vec<Change>) {
                     net.notifier.routers_updated(vec![router]).await;
                 }
             }
+            Change::PortStatus { .. } => {}
             Change::PortAddresses(port) => {
                 port_update(net, &port).await;
                 let groups = port.attrs.get("security_groups").and_then(Value::as_array).cloned().unwrap_or_default();
@@ -123,6 +137,7 @@ pub async fn publish(net: &Network, changes: Vec<Change>) {
             Change::RouterDeleted(id) => net.notifier.router_deleted(&id).await,
         }
     }
+    net.ml2.ports_postcommit(net, &contexts).await;
 }
 
 /// Tells the agents a port changed (they wire the ports bound on their host).
@@ -136,8 +151,7 @@ pub async fn port_update(net: &Network, port: &Record) {
             .and_then(|s| s.into_iter().find(|x| x.id == sid)),
         None => None,
     };
-    let shown = Value::Object(crate::api::ports::render(port, &HashMap::new(), true));
-    net.notifier.port_update(&shown, segment.as_ref()).await;
+    net.notifier.port_update(&shown(port), segment.as_ref()).await;
 }
 
 /// A port joined or left groups, or its addresses changed: the agents
@@ -159,28 +173,5 @@ async fn members(net: &Network, before: Option<&Record>, after: Option<&Record>)
     groups.extend(is.0.into_iter().filter(|g| !groups.contains(g)).collect::<Vec<_>>());
     if !groups.is_empty() {
         net.notifier.security_groups_member_updated(&groups).await;
-    }
-}
-
-/// A port that was up and is no longer up where it was (unbound, moved to
-/// another host, or down): the other hosts forget where it was.
-async fn moved(net: &Network, before: &Record, after: &Record) {
-    let same_place = before.str("binding:host_id") == after.str("binding:host_id")
-        && after.str("status") == Some("ACTIVE")
-        && before.str("mac_address") == after.str("mac_address")
-        && fixed_ips(before) == fixed_ips(after);
-    if !same_place {
-        forget_where_it_was(net, before).await;
-    }
-}
-
-async fn forget_where_it_was(net: &Network, port: &Record) {
-    if port.str("status") != Some("ACTIVE") {
-        return;
-    }
-    match crate::agents::rpc::fdb_entry(net, port, &mut HashMap::new()).await {
-        Ok(Some(entry)) => net.notifier.remove_fdb_entries(vec![entry]).await,
-        Ok(None) => {}
-        Err(e) => tracing::warn!(port = %port.id, error = %e, "cannot tell the agents the port went"),
     }
 }

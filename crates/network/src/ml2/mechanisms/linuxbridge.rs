@@ -9,6 +9,7 @@ use crate::store::Segment;
 
 pub struct LinuxBridge;
 
+#[async_trait::async_trait]
 impl MechanismDriver for LinuxBridge {
     fn name(&self) -> &'static str {
         "linuxbridge"

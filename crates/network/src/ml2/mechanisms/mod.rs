@@ -1,27 +1,56 @@
 //! ML2 mechanism drivers: *how* a host realises a network. A driver binds a port
 //! on a host when that host runs its agent, alive, and the agent can reach the
 //! port's segment (a bridge for its physical network, a tunnel of its type).
+//! After a port change commits, every driver hears of it
+//! ([`MechanismDriver::ports_postcommit`], Neutron's `*_port_postcommit`):
+//! l2population binds nothing and only does that.
 
+pub mod l2population;
 mod linuxbridge;
 mod openvswitch;
 
+use async_trait::async_trait;
+pub use l2population::L2population;
 pub use linuxbridge::LinuxBridge;
 pub use openvswitch::OpenVswitch;
-use serde_json::Value;
+use serde_json::{json, Value};
 
-use crate::store::Segment;
+use crate::store::{Record, Segment};
+use crate::Network;
 
+/// A port change that has committed: `original` is `None` for a new port,
+/// `current` is `None` for a deleted one.
+#[derive(Debug, Clone, Copy)]
+pub struct PortContext<'a> {
+    pub original: Option<&'a Record>,
+    pub current: Option<&'a Record>,
+}
+
+#[async_trait]
 pub trait MechanismDriver: Send + Sync {
     /// The name in `[ml2] mechanism_drivers`.
     fn name(&self) -> &'static str;
-    /// The `agent_type` its agents report.
-    fn agent_type(&self) -> &'static str;
+    /// The `agent_type` its agents report; a driver without agents binds
+    /// nothing.
+    fn agent_type(&self) -> &'static str {
+        ""
+    }
     /// `binding:vif_type` of the ports it binds.
-    fn vif_type(&self) -> &'static str;
+    fn vif_type(&self) -> &'static str {
+        "unbound"
+    }
     /// `binding:vif_details` of the ports it binds.
-    fn vif_details(&self) -> Value;
+    fn vif_details(&self) -> Value {
+        json!({})
+    }
     /// Whether an agent with these `configurations` can wire `segment`.
-    fn can_bind(&self, agent_configurations: &Value, segment: &Segment) -> bool;
+    fn can_bind(&self, _agent_configurations: &Value, _segment: &Segment) -> bool {
+        false
+    }
+    /// After a transaction's port changes have committed, all at once (so a
+    /// driver can tell its agents in one message). Telling is best effort:
+    /// agents that miss it catch up when they resync.
+    async fn ports_postcommit(&self, _net: &Network, _changes: &[PortContext<'_>]) {}
 }
 
 /// Whether the agent's `key` mapping (bridge or interface mappings) names

@@ -8,6 +8,7 @@ use crate::store::Segment;
 
 pub struct OpenVswitch;
 
+#[async_trait::async_trait]
 impl MechanismDriver for OpenVswitch {
     fn name(&self) -> &'static str {
         "openvswitch"
