@@ -167,6 +167,18 @@ impl Netlink {
         Ok(index)
     }
 
+    /// Whether bridged IPv4/IPv6 on bridge `name` goes through br_netfilter
+    /// (to the inet hooks: conntrack, stateful filters) even with the
+    /// namespace-wide `bridge-nf-call-iptables` off. The bridge must exist.
+    pub async fn set_bridge_netfilter(&self, name: &str, on: bool) -> Result<()> {
+        let message = LinkBridge::new(name).nf_call_iptables(on).nf_call_ip6tables(on).build();
+        // A new-link request for an existing device, neither exclusive nor
+        // replacing (the kernel refuses both), changes its bridge options.
+        let mut req = NetlinkMessage::from(RouteNetlinkMessage::NewLink(message));
+        req.header.flags = NLM_F_REQUEST | NLM_F_ACK;
+        self.send(req, &[]).await
+    }
+
     /// A VXLAN device for `vni` from `local` over `dev` (up), without
     /// learning, answering ARP from its neighbour table when `proxy`.
     pub async fn ensure_vxlan(

@@ -9,7 +9,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -55,10 +55,20 @@ impl Vm {
 }
 
 fn rule(direction: &str, protocol: Option<&str>, port: Option<i64>, remote_group: Option<&str>) -> SecurityGroupRule {
+    rule_for("IPv4", direction, protocol, port, remote_group)
+}
+
+fn rule_for(
+    ethertype: &str,
+    direction: &str,
+    protocol: Option<&str>,
+    port: Option<i64>,
+    remote_group: Option<&str>,
+) -> SecurityGroupRule {
     SecurityGroupRule {
-        id: format!("{direction}-{protocol:?}-{port:?}"),
+        id: format!("{ethertype}-{direction}-{protocol:?}-{port:?}"),
         direction: direction.into(),
-        ethertype: "IPv4".into(),
+        ethertype: ethertype.into(),
         protocol: protocol.map(String::from),
         port_range_min: port,
         port_range_max: port,
@@ -86,9 +96,13 @@ fn members(ips: &[&str]) -> MemberIps {
 }
 
 /// Whether `from` gets an HTTP answer from `to`:`port` within two seconds.
-async fn fetches(from: &str, to: Ipv4Addr, port: u16) -> bool {
+async fn fetches(from: &str, to: impl Into<IpAddr>, port: u16) -> bool {
+    let url = match to.into() {
+        IpAddr::V4(a) => format!("http://{a}:{port}/"),
+        IpAddr::V6(a) => format!("http://[{a}]:{port}/"),
+    };
     let mut cmd = netdev::command_in(from, "curl").unwrap();
-    cmd.args(["-s", "-o", "/dev/null", "--max-time", "2", &format!("http://{to}:{port}/")]);
+    cmd.args(["-s", "-o", "/dev/null", "--max-time", "2", &url]);
     cmd.stdout(Stdio::null()).stderr(Stdio::null());
     cmd.status().await.map(|s| s.success()).unwrap_or(false)
 }
@@ -204,13 +218,13 @@ async fn security_groups_are_enforced_on_the_bridge() {
     let eth = vm1_nl.link("fsat-eth0").await.unwrap().unwrap();
     let spoofed = Ipv4Addr::new(10, 251, 9, 99);
     vm1_nl.add_address(eth.index, std::net::IpAddr::V4(spoofed), 24).await.unwrap();
-    assert!(!pings(&vm1.ns, vm3.ip, Some(spoofed)).await, "a spoofed source got through");
-    assert!(pings(&vm1.ns, vm3.ip, Some(vm1.ip)).await, "vm1's own address is refused");
+    assert!(!pings(&vm1.ns, vm3.ip, Some(spoofed.into())).await, "a spoofed source got through");
+    assert!(pings(&vm1.ns, vm3.ip, Some(vm1.ip.into())).await, "vm1's own address is refused");
     // ...unless it is an allowed address pair.
     let mut paired = ports[0].clone();
     paired.allowed_address_pairs = vec![json!({"ip_address": "10.251.9.99", "mac_address": mac_text(vm1.mac)})];
     firewall.update(std::slice::from_ref(&paired), &web_rules(&[])).await.unwrap();
-    assert!(pings(&vm1.ns, vm3.ip, Some(spoofed)).await, "an allowed address pair is refused");
+    assert!(pings(&vm1.ns, vm3.ip, Some(spoofed.into())).await, "an allowed address pair is refused");
 
     // Port security off: everything passes.
     let mut open = ports[0].clone();
@@ -227,6 +241,103 @@ async fn security_groups_are_enforced_on_the_bridge() {
     let listed = chains(&host).await;
     assert!(!listed.contains("ingress_f"), "chains left after remove: {listed}");
     assert!(fetches(&vm3.ns, vm1.ip, 22).await, "a port no longer filtered is still filtered");
+
+    drop(servers);
+    for ns in &names {
+        delete_namespace(ns).await.unwrap();
+    }
+}
+
+/// The same filter over IPv6: neighbour discovery passes, ICMPv6 and tcp/80
+/// are let in by rules, tcp/22 only once a rule opens it, remote-group rules
+/// match IPv6 members, and a spoofed IPv6 source is dropped. Two instances
+/// in the group "web" with dual-stack ports.
+#[tokio::test]
+async fn ipv6_is_filtered_too() {
+    if !is_root() {
+        eprintln!("skipped: needs root (network namespaces)");
+        return;
+    }
+    let tag = std::process::id() % 100_000;
+    let names: Vec<String> = ["h", "vm1", "vm2"].iter().map(|n| format!("fsfw6{tag}-{n}")).collect();
+    let _cleanup = Namespaces(names.clone());
+    for ns in &names {
+        create_namespace(ns).await.unwrap();
+    }
+    let host = names[0].clone();
+    let v6 = |i: u16| Ipv6Addr::new(0xfd00, 0x251, 9, 0, 0, 0, 0, i);
+    let mut ports = Vec::new();
+    for i in 1..=2u8 {
+        // No duplicate address detection: the address is usable at once.
+        let mut sysctl = netdev::command_in(&names[i as usize], "sysctl").unwrap();
+        sysctl.args(["-q", "-w", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"]);
+        assert!(sysctl.status().await.unwrap().success());
+        let vm = Vm {
+            ns: names[i as usize].clone(),
+            port: format!("f6{i}00000-000{i}-4000-8000-00000000000{i}"),
+            mac: [0xfa, 0x16, 0x3e, 0, 6, i],
+            ip: Ipv4Addr::new(10, 251, 6, i),
+            groups: vec![WEB.to_string()],
+            port_security: true,
+        };
+        let mut p = vm.details(&host);
+        p.fixed_ips.push(FixedIp { subnet_id: "subnet6".into(), ip_address: v6(i.into()).to_string() });
+        ports.push((vm, p));
+    }
+    let rules = |extra: &[SecurityGroupRule]| {
+        let mut rules = vec![
+            rule_for("IPv6", "egress", None, None, None),
+            rule_for("IPv6", "ingress", Some("ipv6-icmp"), None, None),
+            rule_for("IPv6", "ingress", Some("tcp"), Some(80), None),
+            rule_for("IPv6", "ingress", Some("tcp"), Some(9000), Some(WEB)),
+        ];
+        rules.extend_from_slice(extra);
+        let members = MemberIps { ipv4: Vec::new(), ipv6: vec![v6(1).to_string(), v6(2).to_string()] };
+        SecurityGroupInfo {
+            security_groups: BTreeMap::from([(WEB.to_string(), rules)]),
+            sg_member_ips: BTreeMap::from([(WEB.to_string(), members)]),
+        }
+    };
+
+    let config =
+        LinuxBridgeConfig { interface_mappings: Vec::new(), enable_vxlan: false, local_ip: None, l2_population: false };
+    let datapath = LinuxBridge::in_namespace(config, &host).await.unwrap();
+    let firewall = Nftables::new(Some(host.clone())).await.unwrap();
+    let details: Vec<DeviceDetails> = ports.iter().map(|(_, p)| p.clone()).collect();
+    firewall.sync(&details, &rules(&[])).await.unwrap();
+    for (i, (vm, p)) in ports.iter().enumerate() {
+        plug(&host, &vm.ns, &vm.port, vm.mac, vm.ip, 1500).await;
+        let nl = Netlink::in_namespace(&vm.ns).await.unwrap();
+        let eth = nl.link("fsat-eth0").await.unwrap().unwrap();
+        nl.add_address(eth.index, IpAddr::V6(v6(i as u16 + 1)), 64).await.unwrap();
+        assert_eq!(datapath.wire(p).await.unwrap(), Wiring::Wired);
+    }
+    let mut servers = Vec::new();
+    for port in [80, 22, 9000] {
+        let mut cmd = netdev::command_in(&ports[0].0.ns, "busybox").unwrap();
+        cmd.args(["httpd", "-f", "-p", &port.to_string(), "-h", "/tmp"]).kill_on_drop(true);
+        servers.push(cmd.spawn().unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (vm1, vm2) = (&ports[0].0, &ports[1].0);
+
+    assert!(pings(&vm2.ns, v6(1), None).await, "ICMPv6 (and neighbour discovery) is allowed in");
+    assert!(fetches(&vm2.ns, v6(1), 80).await, "tcp/80 over IPv6 is allowed in");
+    assert!(fetches(&vm2.ns, v6(1), 9000).await, "vm2 is an IPv6 member of web");
+    assert!(!fetches(&vm2.ns, v6(1), 22).await, "tcp/22 over IPv6 has no rule");
+    assert!(!fetches(&vm2.ns, vm1.ip, 80).await, "IPv4 has no ingress rule here");
+    firewall.update(&details, &rules(&[rule_for("IPv6", "ingress", Some("tcp"), Some(22), None)])).await.unwrap();
+    assert!(fetches(&vm2.ns, v6(1), 22).await, "the new IPv6 tcp/22 rule is not enforced");
+    firewall.update(&details, &rules(&[])).await.unwrap();
+    assert!(!fetches(&vm2.ns, v6(1), 22).await, "tcp/22 still open after its rule went");
+
+    // A spoofed IPv6 source from vm1 is dropped; its own address works.
+    let nl = Netlink::in_namespace(&vm1.ns).await.unwrap();
+    let eth = nl.link("fsat-eth0").await.unwrap().unwrap();
+    let spoofed = v6(0x99);
+    nl.add_address(eth.index, IpAddr::V6(spoofed), 64).await.unwrap();
+    assert!(!pings(&vm1.ns, v6(2), Some(spoofed.into())).await, "a spoofed IPv6 source got through");
+    assert!(pings(&vm1.ns, v6(2), Some(v6(1).into())).await, "vm1's own IPv6 address is refused");
 
     drop(servers);
     for ns in &names {

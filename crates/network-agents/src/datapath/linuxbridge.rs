@@ -7,7 +7,9 @@
 //! device neither learns nor floods to a group: the server says where each
 //! remote port is (a forwarding entry to its host) and which MAC answers for
 //! its addresses (an ARP answer from the device), and broadcasts go to every
-//! host with ports on the network.
+//! host with ports on the network. A bridge with a filtered port sends its
+//! IP traffic through br_netfilter (per bridge: the firewall turns the
+//! namespace-wide switch off), so only filtered networks pay for conntrack.
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr};
@@ -16,17 +18,28 @@ use async_trait::async_trait;
 use netdev::{parse_mac, Netlink};
 use network_rpc::{bridge_name, tap_name, DeviceDetails, FdbEntry, VXLAN_UDP_PORT};
 use serde_json::{json, Map, Value};
+use tokio::sync::Mutex;
 
 use super::{Datapath, DatapathError, DatapathResult, Wiring};
 use crate::config::LinuxBridgeConfig;
 
 const FLOOD_MAC: [u8; 6] = [0; 6];
 
+/// br_netfilter per bridge: the filtered ports wired on each bridge, and
+/// the `nf_call_iptables` each bridge has been given since the agent started.
+#[derive(Default)]
+struct Netfilter {
+    filtered: HashMap<String, HashSet<String>>,
+    set: HashMap<String, bool>,
+}
+
 pub struct LinuxBridge {
     config: LinuxBridgeConfig,
     netlink: Netlink,
     /// Why this host cannot carry a network type (what the kernel lacks).
     unsupported: Map<String, Value>,
+    /// Which bridges send their traffic through br_netfilter.
+    netfilter: Mutex<Netfilter>,
 }
 
 impl LinuxBridge {
@@ -50,7 +63,7 @@ impl LinuxBridge {
         if let Some(reason) = vlan_unsupported(&netlink).await {
             unsupported.insert("vlan".into(), json!(reason));
         }
-        Ok(LinuxBridge { config, netlink, unsupported })
+        Ok(LinuxBridge { config, netlink, unsupported, netfilter: Mutex::new(Netfilter::default()) })
     }
 
     fn cannot(&self, port: &DeviceDetails, reason: impl Into<String>) -> DatapathError {
@@ -117,6 +130,27 @@ impl LinuxBridge {
         Ok(links.iter().find(|l| l.controller == Some(bridge.index) && l.kind == "vxlan").map(|l| l.index))
     }
 
+    /// Sends the bridge's IP traffic through br_netfilter, where the
+    /// stateful firewall sees it, while a filtered port is on it: the other
+    /// bridges (port security off, DHCP and router networks) pay nothing for
+    /// it. Called before the port is plugged, so its first packet is
+    /// filtered, and after it is unplugged.
+    async fn netfilter(&self, bridge: &str, port: &str, filtered: bool) -> DatapathResult<()> {
+        let mut nf = self.netfilter.lock().await;
+        let ports = nf.filtered.entry(bridge.to_string()).or_default();
+        if filtered {
+            ports.insert(port.to_string());
+        } else {
+            ports.remove(port);
+        }
+        let want = !ports.is_empty();
+        if nf.set.get(bridge) != Some(&want) {
+            self.netlink.set_bridge_netfilter(bridge, want).await?;
+            nf.set.insert(bridge.to_string(), want);
+        }
+        Ok(())
+    }
+
     async fn remove_bridge(&self, name: &str) -> DatapathResult<()> {
         let Some(bridge) = self.netlink.link(name).await? else { return Ok(()) };
         for l in self.netlink.links().await?.iter().filter(|l| l.controller == Some(bridge.index)) {
@@ -129,6 +163,9 @@ impl LinuxBridge {
             }
         }
         self.netlink.delete(name).await?;
+        let mut nf = self.netfilter.lock().await;
+        nf.filtered.remove(name);
+        nf.set.remove(name);
         tracing::info!(bridge = name, "removed the network's bridge");
         Ok(())
     }
@@ -169,7 +206,9 @@ impl Datapath for LinuxBridge {
 
     async fn wire(&self, port: &DeviceDetails) -> DatapathResult<Wiring> {
         let uplink = self.uplink(port).await?;
-        let bridge = self.netlink.ensure_bridge(&bridge_name(&port.network_id)).await?;
+        let name = bridge_name(&port.network_id);
+        let bridge = self.netlink.ensure_bridge(&name).await?;
+        self.netfilter(&name, &port.device, crate::firewall::is_filtered(port)).await?;
         if let Some(up) = uplink {
             self.netlink.enslave(up, bridge).await?;
         }
@@ -185,6 +224,10 @@ impl Datapath for LinuxBridge {
             if tap.controller.is_some() {
                 self.netlink.release(tap.index).await?;
             }
+        }
+        let bridge = bridge_name(&port.network_id);
+        if self.netlink.link(&bridge).await?.is_some() {
+            self.netfilter(&bridge, &port.device, false).await?;
         }
         Ok(())
     }

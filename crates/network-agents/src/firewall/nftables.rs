@@ -10,12 +10,16 @@
 //!   `egress_chains` verdict map, runs the sending port's anti-spoofing
 //!   chain, which also stamps that port's number (low 16 bits).
 //! - `inet neutron_sg` sees the same packet afterwards (br_netfilter hands
-//!   bridged IP to the inet hooks when `bridge-nf-call-iptables` is 1). Its
+//!   bridged IP to the inet hooks on bridges with `nf_call_iptables` on,
+//!   which the datapath sets on bridges with a filtered port). Its
 //!   forward chain jumps, by mark, to the sender's egress chain and then the
 //!   receiver's ingress chain; those hold the security group rules after
 //!   `ct state established,related`. Its prerouting chain puts each network
 //!   in its own conntrack zone (keyed by the network's bridge), so networks
-//!   with the same addresses never share connections.
+//!   with the same addresses never share connections. What needs no state
+//!   is not tracked: traffic of unfiltered ports, and the VXLAN underlay
+//!   (the encapsulated packets, in and out, which the table's conntrack
+//!   hooks would otherwise track once per packet on each host).
 //!
 //! Each change is one `nft -f` transaction: a port's chains are flushed and
 //! refilled atomically, the maps change only when a port comes or goes, and
@@ -31,7 +35,7 @@ use std::process::Stdio;
 
 use async_trait::async_trait;
 use ipnet::IpNet;
-use network_rpc::{bridge_name, tap_name, DeviceDetails, SecurityGroupInfo, SecurityGroupRule};
+use network_rpc::{bridge_name, tap_name, DeviceDetails, SecurityGroupInfo, SecurityGroupRule, VXLAN_UDP_PORT};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Mutex;
 
@@ -112,15 +116,19 @@ impl Nftables {
         Ok(fw)
     }
 
-    /// Bridged packets reach the inet hooks only with these on (per
-    /// namespace; they are on by default, but must not be left to chance).
+    /// Bridged packets reach the inet hooks through br_netfilter. Its
+    /// namespace-wide switch (on by default) would send every bridge's
+    /// traffic there; it is turned off, and the datapath turns it on per
+    /// bridge for bridges with filtered ports (`nf_call_iptables`), so
+    /// unfiltered networks forward at full speed. Loading the sysctls also
+    /// proves br_netfilter is there.
     async fn enable_bridge_netfilter(&self) -> FirewallResult<()> {
         let mut cmd = self.command("sysctl")?;
-        cmd.args(["-q", "-w", "net.bridge.bridge-nf-call-iptables=1", "net.bridge.bridge-nf-call-ip6tables=1"]);
+        cmd.args(["-q", "-w", "net.bridge.bridge-nf-call-iptables=0", "net.bridge.bridge-nf-call-ip6tables=0"]);
         let out = cmd.output().await.map_err(|e| FirewallError::Spawn(format!("sysctl: {e}")))?;
         if !out.status.success() {
             return Err(FirewallError::Nft(format!(
-                "cannot enable bridge-nf-call-iptables (is br_netfilter there?): {}",
+                "cannot set bridge-nf-call-iptables (is br_netfilter there?): {}",
                 String::from_utf8_lossy(&out.stderr).trim()
             )));
         }
@@ -284,7 +292,10 @@ add map inet {t} egress {{ type mark : verdict; }}
 add map inet {t} ingress {{ type mark : verdict; }}
 add chain inet {t} prerouting {{ type filter hook prerouting priority raw; policy accept; }}
 add rule inet {t} prerouting iifname \"brq*\" meta mark != {TRACK:#x} notrack
+add rule inet {t} prerouting iifname != \"brq*\" udp dport {VXLAN_UDP_PORT} notrack
 add rule inet {t} prerouting ct zone set iifname map @zones
+add chain inet {t} output {{ type filter hook output priority raw; policy accept; }}
+add rule inet {t} output udp dport {VXLAN_UDP_PORT} notrack
 add chain inet {t} forward {{ type filter hook forward priority filter; policy accept; }}
 add rule inet {t} forward meta mark and 0x0000ffff vmap @egress
 add rule inet {t} forward meta mark and 0xffff0000 vmap @ingress

@@ -52,10 +52,11 @@ pub async fn plug(host: &str, instance: &str, port: &str, mac: [u8; 6], ip: Ipv4
 }
 
 /// Whether `from` (an instance namespace) gets an answer to a ping of `to`
-/// (from `source`, if given).
-pub async fn pings(from: &str, to: Ipv4Addr, source: Option<Ipv4Addr>) -> bool {
+/// (from `source`, if given), over IPv4 or IPv6.
+pub async fn pings(from: &str, to: impl Into<IpAddr>, source: Option<IpAddr>) -> bool {
+    let to = to.into();
     let mut cmd = netdev::command_in(from, "busybox").unwrap();
-    cmd.args(["ping", "-c", "2", "-W", "2"]);
+    cmd.args(["ping", if to.is_ipv6() { "-6" } else { "-4" }, "-c", "2", "-W", "2"]);
     if let Some(s) = source {
         cmd.args(["-I", &s.to_string()]);
     }
