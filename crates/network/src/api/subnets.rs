@@ -14,7 +14,7 @@ use super::attrs::{self, create_only, writable, Access, Attr, Check, Default, Re
 use super::common::{self, is_admin, owner};
 use super::query::ListQuery;
 use crate::error::NetworkError;
-use crate::plugin::subnets::{self, network_visible, MODES};
+use crate::plugin::subnets::{self, MODES};
 use crate::store::{Record, NETWORK, SUBNET};
 use crate::Network;
 
@@ -53,11 +53,6 @@ pub const RESOURCE: Resource = Resource {
     ],
 };
 
-fn subnet_visible(auth: &Auth, s: &Record, networks: &HashMap<String, Record>) -> bool {
-    common::owns(auth, &s.project_id)
-        || networks.get(s.str("network_id").unwrap_or_default()).is_some_and(|n| network_visible(auth, n))
-}
-
 /// `POST /v2.0/subnets`, one or a bulk list.
 pub async fn create(
     State(net): State<Arc<Network>>,
@@ -94,7 +89,7 @@ pub async fn list(
         .list(&SUBNET, None)
         .await?
         .iter()
-        .filter(|s| subnet_visible(&auth, s, &networks))
+        .filter(|s| subnets::subnet_visible(&auth, s, networks.get(s.str("network_id").unwrap_or_default())))
         .map(|s| common::shown(&RESOURCE, s, &tags, admin))
         .collect();
     common::many(&RESOURCE, &base, items, &q)

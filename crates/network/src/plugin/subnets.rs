@@ -419,12 +419,17 @@ pub async fn create(net: &Network, auth: &Auth, subnets: Vec<(String, Map<String
     Ok(created)
 }
 
+/// Whether the caller may see the subnet: its own, or on a network whose
+/// subnets it may see.
+pub fn subnet_visible(auth: &Auth, s: &Record, network: Option<&Record>) -> bool {
+    owns(auth, &s.project_id) || network.is_some_and(|n| network_visible(auth, n))
+}
+
 /// The subnet, if the caller may see it (its own, or on a network it may see).
 pub async fn visible(net: &Network, auth: &Auth, id: &str) -> Result<Record> {
     let s = net.store.find(&SUBNET, id).await?.ok_or_else(|| store::not_found(&SUBNET, id))?;
     let network = net.store.find(&NETWORK, s.str("network_id").unwrap_or_default()).await?;
-    let visible = owns(auth, &s.project_id) || network.as_ref().is_some_and(|n| network_visible(auth, n));
-    if visible {
+    if subnet_visible(auth, &s, network.as_ref()) {
         Ok(s)
     } else {
         Err(store::not_found(&SUBNET, id))
