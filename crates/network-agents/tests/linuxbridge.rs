@@ -151,3 +151,66 @@ async fn vxlan_with_l2population_carries_a_ping_and_resync_takes_it_away() {
         delete_namespace(ns).await.unwrap();
     }
 }
+
+/// Whether the bridge sends its IP traffic through br_netfilter, as
+/// `ip -d link` in the host shows it.
+async fn nf_call_iptables(host: &str, bridge: &str) -> bool {
+    let mut cmd = netdev::command_in(host, "ip").unwrap();
+    let out = cmd.args(["-d", "link", "show", bridge]).output().await.unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("nf_call_iptables"), "no bridge details for {bridge}: {text}");
+    text.contains("nf_call_iptables 1")
+}
+
+/// An agent started over bridges it did not make in this process (an
+/// older agent's, which relied on the namespace-wide br_netfilter switch)
+/// keeps them filtered until its resync has wired what the server wants;
+/// then each bridge is filtered exactly when a filtered port is on it.
+#[tokio::test]
+async fn bridges_found_at_start_stay_filtered_until_the_resync() {
+    if !is_root() {
+        eprintln!("skipped: needs root (network namespaces)");
+        return;
+    }
+    let host = format!("fsnf{}-h", std::process::id() % 100_000);
+    let _cleanup = Namespaces(vec![host.clone()]);
+    create_namespace(&host).await.unwrap();
+    let (open_net, filtered_net) = ("0e000000-0000-4000-8000-00000000000e", "0f000000-0000-4000-8000-00000000000f");
+    let nl = Netlink::in_namespace(&host).await.unwrap();
+    for net in [open_net, filtered_net] {
+        nl.ensure_bridge(&bridge_name(net)).await.unwrap();
+        nl.set_bridge_netfilter(&bridge_name(net), false).await.unwrap();
+    }
+    let config =
+        LinuxBridgeConfig { interface_mappings: Vec::new(), enable_vxlan: false, local_ip: None, l2_population: false };
+    let dp = LinuxBridge::in_namespace(config, &host).await.unwrap();
+    for net in [open_net, filtered_net] {
+        assert!(nf_call_iptables(&host, &bridge_name(net)).await, "{net}'s bridge is unfiltered at start");
+    }
+    let port = |id: &str, net: &str, port_security: bool| DeviceDetails {
+        device: id.into(),
+        network_id: net.into(),
+        mac_address: "fa:16:3e:00:0e:01".into(),
+        admin_state_up: true,
+        network_type: Some("local".into()),
+        device_owner: "compute:nova".into(),
+        port_security_enabled: port_security,
+        security_groups: vec!["default".into()],
+        host: host.clone(),
+        vif_type: "bridge".into(),
+        ..DeviceDetails::default()
+    };
+    let open = port("e1000000-0001-4000-8000-000000000001", open_net, false);
+    let filtered = port("e2000000-0002-4000-8000-000000000002", filtered_net, true);
+    for p in [&open, &filtered] {
+        // No taps: the ports wait for them, and their bridges are known.
+        assert_eq!(dp.wire(p).await.unwrap(), Wiring::NoDevice);
+    }
+    assert!(nf_call_iptables(&host, &bridge_name(open_net)).await, "unfiltered before the resync ended");
+    let networks: HashSet<String> = [open_net, filtered_net].map(String::from).into();
+    let ports: HashSet<String> = [&open, &filtered].map(|p| p.device.clone()).into();
+    dp.remove_stale(&networks, &ports).await.unwrap();
+    assert!(!nf_call_iptables(&host, &bridge_name(open_net)).await, "a bridge with no filtered port still filtered");
+    assert!(nf_call_iptables(&host, &bridge_name(filtered_net)).await, "a filtered port's bridge left unfiltered");
+    delete_namespace(&host).await.unwrap();
+}

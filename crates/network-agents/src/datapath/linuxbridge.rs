@@ -31,6 +31,11 @@ const FLOOD_MAC: [u8; 6] = [0; 6];
 struct Netfilter {
     filtered: HashMap<String, HashSet<String>>,
     set: HashMap<String, bool>,
+    /// Bridges found at start, kept filtered until the first resync has
+    /// wired what the server wants on them: the firewall then turns the
+    /// namespace-wide switch off, and a bridge that relied on it (an older
+    /// agent's) is never left unfiltered in between.
+    held: HashSet<String>,
 }
 
 pub struct LinuxBridge {
@@ -63,7 +68,13 @@ impl LinuxBridge {
         if let Some(reason) = vlan_unsupported(&netlink).await {
             unsupported.insert("vlan".into(), json!(reason));
         }
-        Ok(LinuxBridge { config, netlink, unsupported, netfilter: Mutex::new(Netfilter::default()) })
+        let mut netfilter = Netfilter::default();
+        for l in netlink.links().await?.iter().filter(|l| l.kind == "bridge" && l.name.starts_with("brq")) {
+            netlink.set_bridge_netfilter(&l.name, true).await?;
+            netfilter.set.insert(l.name.clone(), true);
+            netfilter.held.insert(l.name.clone());
+        }
+        Ok(LinuxBridge { config, netlink, unsupported, netfilter: Mutex::new(netfilter) })
     }
 
     fn cannot(&self, port: &DeviceDetails, reason: impl Into<String>) -> DatapathError {
@@ -143,7 +154,7 @@ impl LinuxBridge {
         } else {
             ports.remove(port);
         }
-        let want = !ports.is_empty();
+        let want = !ports.is_empty() || nf.held.contains(bridge);
         if nf.set.get(bridge) != Some(&want) {
             self.netlink.set_bridge_netfilter(bridge, want).await?;
             nf.set.insert(bridge.to_string(), want);
@@ -166,6 +177,7 @@ impl LinuxBridge {
         let mut nf = self.netfilter.lock().await;
         nf.filtered.remove(name);
         nf.set.remove(name);
+        nf.held.remove(name);
         tracing::info!(bridge = name, "removed the network's bridge");
         Ok(())
     }
@@ -288,6 +300,17 @@ impl Datapath for LinuxBridge {
         }
         for name in ours.values().filter(|b| !bridges.contains(**b)) {
             self.remove_bridge(name).await?;
+        }
+        // Everything wanted is wired: the bridges held since start get the
+        // filtering their ports need, and no more.
+        let mut nf = self.netfilter.lock().await;
+        for name in std::mem::take(&mut nf.held) {
+            let want = nf.filtered.get(&name).is_some_and(|p| !p.is_empty());
+            if nf.set.get(&name) == Some(&want) || self.netlink.link(&name).await?.is_none() {
+                continue;
+            }
+            self.netlink.set_bridge_netfilter(&name, want).await?;
+            nf.set.insert(name, want);
         }
         Ok(())
     }

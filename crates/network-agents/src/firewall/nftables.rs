@@ -6,20 +6,27 @@
 //! work is split the way br_netfilter allows:
 //! - `bridge neutron_sg` sees every frame between bridge ports. It stamps
 //!   the packet's mark with the number of the filtered port it leaves by
-//!   (high 16 bits, from the `ingress_marks` map) and, through the
-//!   `egress_chains` verdict map, runs the sending port's anti-spoofing
-//!   chain, which also stamps that port's number (low 16 bits).
+//!   (high 16 bits, from the `ingress_marks` map, 0 for any other port)
+//!   and, through the `egress_chains` verdict map, runs the sending port's
+//!   anti-spoofing chain, which also stamps that port's number (low 16
+//!   bits).
 //! - `inet neutron_sg` sees the same packet afterwards (br_netfilter hands
 //!   bridged IP to the inet hooks on bridges with `nf_call_iptables` on,
 //!   which the datapath sets on bridges with a filtered port). Its
 //!   forward chain jumps, by mark, to the sender's egress chain and then the
 //!   receiver's ingress chain; those hold the security group rules after
-//!   `ct state established,related`. Its prerouting chain puts each network
-//!   in its own conntrack zone (keyed by the network's bridge), so networks
-//!   with the same addresses never share connections. What needs no state
-//!   is not tracked: traffic of unfiltered ports, and the VXLAN underlay
-//!   (the encapsulated packets, in and out, which the table's conntrack
-//!   hooks would otherwise track once per packet on each host).
+//!   `ct state established,related`. It then clears the mark: a marked
+//!   packet would make the VXLAN device look its route up again for every
+//!   packet instead of using its cached one. Its prerouting chain puts each
+//!   network in its own conntrack zone (keyed by the network's bridge), so
+//!   networks with the same addresses never share connections. The VXLAN
+//!   underlay is not tracked (the encapsulated packets, in and out, which
+//!   the table's conntrack hooks would otherwise track once per packet on
+//!   each host).
+//!
+//! Every packet of a filtered network crosses these chains on both hosts,
+//! so they are kept short: one lookup per hook where one will do, and no
+//! chain on the bridge's prerouting hook at all.
 //!
 //! Each change is one `nft -f` transaction: a port's chains are flushed and
 //! refilled atomically, the maps change only when a port comes or goes, and
@@ -45,11 +52,6 @@ use super::{is_filtered, Firewall, FirewallError, FirewallResult};
 pub const TABLE: &str = "neutron_sg";
 /// Port numbers fill 16 bits of the mark each way.
 const MAX_PORTS: u32 = 0xffff;
-/// The mark a bridged packet carries into conntrack when it comes from or
-/// goes to a filtered port: the others (ports with port security off, the
-/// network's own ports) are not tracked, which costs them nothing. The
-/// forward chains reset the mark before they number ports in it.
-const TRACK: u32 = 0x1;
 
 /// The host's filter: for which ports, under which numbers.
 pub struct Nftables {
@@ -275,15 +277,10 @@ fn base() -> String {
     let t = TABLE;
     format!(
         "add table bridge {t}
-add set bridge {t} filtered_ports {{ type ifname; }}
-add set bridge {t} filtered_macs {{ type ether_addr; }}
 add map bridge {t} ingress_marks {{ type ifname : mark; }}
+add element bridge {t} ingress_marks {{ * : 0x0 }}
 add map bridge {t} egress_chains {{ type ifname : verdict; }}
-add chain bridge {t} prerouting {{ type filter hook prerouting priority -300; policy accept; }}
-add rule bridge {t} prerouting iifname @filtered_ports meta mark set {TRACK:#x}
-add rule bridge {t} prerouting ether daddr @filtered_macs meta mark set {TRACK:#x}
 add chain bridge {t} forward {{ type filter hook forward priority -10; policy accept; }}
-add rule bridge {t} forward meta mark set 0
 add rule bridge {t} forward meta mark set oifname map @ingress_marks
 add rule bridge {t} forward iifname vmap @egress_chains
 add table inet {t}
@@ -291,14 +288,14 @@ add map inet {t} zones {{ typeof iifname : ct zone; }}
 add map inet {t} egress {{ type mark : verdict; }}
 add map inet {t} ingress {{ type mark : verdict; }}
 add chain inet {t} prerouting {{ type filter hook prerouting priority raw; policy accept; }}
-add rule inet {t} prerouting iifname \"brq*\" meta mark != {TRACK:#x} notrack
-add rule inet {t} prerouting iifname != \"brq*\" udp dport {VXLAN_UDP_PORT} notrack
-add rule inet {t} prerouting ct zone set iifname map @zones
+add rule inet {t} prerouting ct zone set iifname map @zones accept
+add rule inet {t} prerouting udp dport {VXLAN_UDP_PORT} notrack
 add chain inet {t} output {{ type filter hook output priority raw; policy accept; }}
 add rule inet {t} output udp dport {VXLAN_UDP_PORT} notrack
 add chain inet {t} forward {{ type filter hook forward priority filter; policy accept; }}
 add rule inet {t} forward meta mark and 0x0000ffff vmap @egress
 add rule inet {t} forward meta mark and 0xffff0000 vmap @ingress
+add rule inet {t} forward meta mark set 0
 "
     )
 }
@@ -529,11 +526,8 @@ fn port_elements(port: &DeviceDetails, n: u32) -> String {
     let (id, tap) = (chain_id(&port.device), tap_name(&port.device));
     let t = TABLE;
     let high = n << 16;
-    let mac = port.mac_address.to_ascii_lowercase();
     format!(
-        "add element bridge {t} filtered_ports {{ \"{tap}\" }}
-add element bridge {t} filtered_macs {{ {mac} }}
-add element bridge {t} ingress_marks {{ \"{tap}\" : {high:#x} }}
+        "add element bridge {t} ingress_marks {{ \"{tap}\" : {high:#x} }}
 add element bridge {t} egress_chains {{ \"{tap}\" : jump spoof_{id} }}
 add element inet {t} egress {{ {n:#x} : jump egress_{id} }}
 add element inet {t} ingress {{ {high:#x} : jump ingress_{id} }}
@@ -544,12 +538,10 @@ add element inet {t} ingress {{ {high:#x} : jump ingress_{id} }}
 /// Stops filtering a port: its map entries, then its chains; its network's
 /// zone goes with its last filtered port.
 fn release(state: &mut State, port: &str) -> String {
-    let Some((n, network, mac)) = state.ports.remove(port) else { return String::new() };
+    let Some((n, network, _)) = state.ports.remove(port) else { return String::new() };
     let (id, tap, t, high) = (chain_id(port), tap_name(port), TABLE, n << 16);
     let mut s = format!(
-        "delete element bridge {t} filtered_ports {{ \"{tap}\" }}
-delete element bridge {t} filtered_macs {{ {mac} }}
-delete element bridge {t} ingress_marks {{ \"{tap}\" }}
+        "delete element bridge {t} ingress_marks {{ \"{tap}\" }}
 delete element bridge {t} egress_chains {{ \"{tap}\" }}
 delete element inet {t} egress {{ {n:#x} }}
 delete element inet {t} ingress {{ {high:#x} }}
