@@ -36,7 +36,8 @@ pub struct Args {
     /// Seconds of TCP throughput on each path.
     #[arg(long, default_value_t = 5)]
     seconds: u64,
-    /// Throughput runs on each path (alternating; the median counts).
+    /// Throughput runs on each path, in pairs with the hand-built path (the
+    /// median of the pairs' ratios counts).
     #[arg(long, default_value_t = 3)]
     rounds: usize,
     /// Ports bound one after another for the wiring latency.
@@ -285,13 +286,9 @@ async fn throughput(args: &Args, c: &Client, made: &mut Made, cleanup: &mut Clea
     let s2 = boot(c, cleanup, "bench-dp-2", &args.host_b, &net).await?;
     let (ns1, ns2, ip2) = (instance_ns(&s1)?, instance_ns(&s2)?, first_address(&s2)?);
     let (b1, b2, bip2) = hand_built(made).await?;
-    // Rounds alternate between the paths, so that a busy moment of the
-    // machine does not fall on one path only; medians are reported.
-    let (mut agents, mut hand) = (Vec::new(), Vec::new());
-    for _ in 0..args.rounds {
-        agents.push(iperf(&ns1, &ns2, &ip2, args.seconds).await?);
-        hand.push(iperf(&b1, &b2, &bip2, args.seconds).await?);
-    }
+    let agents_path = (ns1.as_str(), ns2.as_str(), ip2.as_str());
+    let hand_path = (b1.as_str(), b2.as_str(), bip2.as_str());
+    let agents = paired(args, agents_path, hand_path).await?;
     let agents_ping = ping(&ns1, &ip2).await?;
     let hand_ping = ping(&b1, &bip2).await?;
     // The same two instances with port security off: the wiring alone.
@@ -303,11 +300,7 @@ async fn throughput(args: &Args, c: &Client, made: &mut Made, cleanup: &mut Clea
         c.call(Method::PUT, format!("{}/v2.0/ports/{port}", c.network), Some(open)).await?;
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let mut open = Vec::new();
-    for _ in 0..args.rounds {
-        open.push(iperf(&ns1, &ns2, &ip2, args.seconds).await?);
-        hand.push(iperf(&b1, &b2, &bip2, args.seconds).await?);
-    }
+    let open = paired(args, agents_path, hand_path).await?;
     let open_ping = ping(&ns1, &ip2).await?;
     // The hand-built path with the least a stateful filter costs: conntrack
     // through br_netfilter, accepting everything.
@@ -318,23 +311,62 @@ async fn throughput(args: &Args, c: &Client, made: &mut Made, cleanup: &mut Clea
     for _ in 0..args.rounds {
         hand_ct.push(iperf(&b1, &b2, &bip2, args.seconds).await?);
     }
-    let (agents_bps, open_bps, hand_bps) = (median(agents), median(open), median(hand));
     let hand_ct_bps = median(hand_ct);
+    let hand_bps = median(agents.hand.iter().chain(&open.hand).copied().collect());
+    let agents_bps = median(agents.path.clone());
     Ok(json!({
         "seconds": args.seconds,
         "rounds": args.rounds,
         "agents": {"gbit_per_s": agents_bps / 1e9, "ping_ms": agents_ping,
             "path": "netns instances on two hosts, VXLAN with l2population, nftables security groups (default group)"},
-        "agents_port_security_off": {"gbit_per_s": open_bps / 1e9, "ping_ms": open_ping,
+        "agents_port_security_off": {"gbit_per_s": median(open.path.clone()) / 1e9, "ping_ms": open_ping,
             "path": "the same instances and wiring, no filter"},
         "hand_built": {"gbit_per_s": hand_bps / 1e9, "ping_ms": hand_ping,
             "path": "the same shape by hand: veth, bridge, VXLAN with static entries, no firewall"},
         "hand_built_conntrack": {"gbit_per_s": hand_ct_bps / 1e9,
             "path": "the hand-built path with an accept-all stateful filter (conntrack through br_netfilter)"},
-        "ratio": agents_bps / hand_bps,
+        "ratio": agents.ratio(),
+        "ratio_per_round": agents.ratios(),
         "ratio_to_hand_built_conntrack": agents_bps / hand_ct_bps,
-        "ratio_port_security_off": open_bps / hand_bps,
+        "ratio_port_security_off": open.ratio(),
+        "ratio_port_security_off_per_round": open.ratios(),
     }))
+}
+
+/// Throughput of a path and of the hand-built one, measured in pairs.
+struct Pairs {
+    path: Vec<f64>,
+    hand: Vec<f64>,
+}
+
+impl Pairs {
+    /// Each round's path over its own hand-built run.
+    fn ratios(&self) -> Vec<f64> {
+        self.path.iter().zip(&self.hand).map(|(p, h)| p / h).collect()
+    }
+
+    /// The median of the rounds' ratios: each round compares runs made
+    /// seconds apart, so a machine that drifts (a shared host's neighbours)
+    /// moves both sides of a ratio together.
+    fn ratio(&self) -> f64 {
+        median(self.ratios())
+    }
+}
+
+/// `rounds` pairs of runs, the path and the hand-built one back to back,
+/// which goes first alternating from round to round.
+async fn paired(args: &Args, path: (&str, &str, &str), hand: (&str, &str, &str)) -> anyhow::Result<Pairs> {
+    let mut out = Pairs { path: Vec::new(), hand: Vec::new() };
+    for round in 0..args.rounds {
+        if round % 2 == 0 {
+            out.path.push(iperf(path.0, path.1, path.2, args.seconds).await?);
+            out.hand.push(iperf(hand.0, hand.1, hand.2, args.seconds).await?);
+        } else {
+            out.hand.push(iperf(hand.0, hand.1, hand.2, args.seconds).await?);
+            out.path.push(iperf(path.0, path.1, path.2, args.seconds).await?);
+        }
+    }
+    Ok(out)
 }
 
 /// Creates `n` ports on `network` (unbound), with a tap on `host` for each
@@ -504,4 +536,19 @@ async fn security_group_updates(args: &Args, c: &Client, cleanup: &mut Cleanup) 
         "rule_deleted_to_enforced_ms": super::percentiles(closed),
         "probe": "a new TCP connection from an instance on the other host every ~20 ms",
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Pairs;
+
+    #[test]
+    fn the_ratio_is_the_median_of_the_rounds_ratios() {
+        // The machine slows down from round to round; each round's ratio
+        // compares two runs made together.
+        let pairs = Pairs { path: vec![9.0, 4.6, 2.7], hand: vec![10.0, 5.0, 3.0] };
+        let ratios = pairs.ratios();
+        assert!((ratios[1] - 0.92).abs() < 1e-9 && (ratios[2] - 0.9).abs() < 1e-9);
+        assert!((pairs.ratio() - 0.9).abs() < 1e-9, "{}", pairs.ratio());
+    }
 }
