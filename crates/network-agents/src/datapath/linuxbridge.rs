@@ -306,7 +306,8 @@ impl Datapath for LinuxBridge {
         let mut nf = self.netfilter.lock().await;
         for name in std::mem::take(&mut nf.held) {
             let want = nf.filtered.get(&name).is_some_and(|p| !p.is_empty());
-            if nf.set.get(&name) == Some(&want) || self.netlink.link(&name).await?.is_none() {
+            // `ours` was listed above; the stale ones removed since left `held`.
+            if nf.set.get(&name) == Some(&want) || !ours.values().any(|b| *b == name) {
                 continue;
             }
             self.netlink.set_bridge_netfilter(&name, want).await?;
