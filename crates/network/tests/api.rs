@@ -102,7 +102,8 @@ async fn projects_see_their_own_shared_and_external_networks_only() {
     let (_, mine) =
         cloud.call(Method::POST, "/v2.0/networks", &alice, Some(json!({"network": {"name": "alice-net"}}))).await;
     let mine = id(&mine, "network");
-    cloud.create("/v2.0/networks", json!({"network": {"name": "shared", "shared": true}})).await;
+    let shared =
+        id(&cloud.create("/v2.0/networks", json!({"network": {"name": "shared", "shared": true}})).await, "network");
     cloud.create("/v2.0/networks", json!({"network": {"name": "ext", "router:external": true}})).await;
     cloud.create("/v2.0/networks", json!({"network": {"name": "admin-private"}})).await;
     let (_, seen) = cloud.call(Method::GET, "/v2.0/networks", &bob, None).await;
@@ -115,6 +116,23 @@ async fn projects_see_their_own_shared_and_external_networks_only() {
     {
         assert_eq!(cloud.call(m, &path, &bob, None).await.0, StatusCode::NOT_FOUND, "{path}");
     }
+    // Another project's subnet is not found, a shared network's is seen but
+    // not changed, an unknown one is not found.
+    let body = |net: &str, cidr: &str| Some(json!({"subnet": {"network_id": net, "cidr": cidr, "ip_version": 4}}));
+    let (_, hers) = cloud.call(Method::POST, "/v2.0/subnets", &alice, body(&mine, "10.7.0.0/24")).await;
+    let hers = id(&hers, "subnet");
+    let common = id(&cloud.create("/v2.0/subnets", body(&shared, "10.8.0.0/24").unwrap()).await, "subnet");
+    let rename = Some(json!({"subnet": {"name": "bob-was-here"}}));
+    for (subnet, status) in [
+        (hers.as_str(), StatusCode::NOT_FOUND),
+        (common.as_str(), StatusCode::FORBIDDEN),
+        ("00000000-0000-4000-8000-000000000000", StatusCode::NOT_FOUND),
+    ] {
+        let path = format!("/v2.0/subnets/{subnet}");
+        assert_eq!(cloud.call(Method::PUT, &path, &bob, rename.clone()).await.0, status, "{path}");
+    }
+    let (_, seen) = cloud.call(Method::GET, &format!("/v2.0/subnets/{hers}"), &alice, None).await;
+    assert_eq!(seen["subnet"]["name"], "", "nothing changed");
     let (s, _) =
         cloud.call(Method::POST, "/v2.0/networks", &bob, Some(json!({"network": {"router:external": true}}))).await;
     assert_eq!(s, StatusCode::FORBIDDEN);

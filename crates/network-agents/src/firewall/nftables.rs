@@ -13,9 +13,11 @@
 //! - `inet neutron_sg` sees the same packet afterwards (br_netfilter hands
 //!   bridged IP to the inet hooks on bridges with `nf_call_iptables` on,
 //!   which the datapath sets on bridges with a filtered port). Its
-//!   forward chain jumps, by mark, to the sender's egress chain and then the
-//!   receiver's ingress chain; those hold the security group rules after
-//!   `ct state established,related`. It then clears the mark: a marked
+//!   forward chain accepts what conntrack knows as established or related
+//!   first, whatever the ports (both ports' chains would let it through,
+//!   and most packets are such), and otherwise jumps, by mark, to the
+//!   sender's egress chain and then the receiver's ingress chain, which hold
+//!   the security group rules. Either way it clears the mark: a marked
 //!   packet would make the VXLAN device look its route up again for every
 //!   packet instead of using its cached one. Its prerouting chain puts each
 //!   network in its own conntrack zone (keyed by the network's bridge), so
@@ -293,6 +295,7 @@ add rule inet {t} prerouting udp dport {VXLAN_UDP_PORT} notrack
 add chain inet {t} output {{ type filter hook output priority raw; policy accept; }}
 add rule inet {t} output udp dport {VXLAN_UDP_PORT} notrack
 add chain inet {t} forward {{ type filter hook forward priority filter; policy accept; }}
+add rule inet {t} forward ct state established,related meta mark set 0 accept
 add rule inet {t} forward meta mark and 0x0000ffff vmap @egress
 add rule inet {t} forward meta mark and 0xffff0000 vmap @ingress
 add rule inet {t} forward meta mark set 0
@@ -374,8 +377,7 @@ fn port_chains(port: &DeviceDetails, n: u32, groups: &SecurityGroupInfo) -> Stri
     let (ingress, egress): (Vec<&SecurityGroupRule>, Vec<&SecurityGroupRule>) =
         rules.into_iter().partition(|r| r.direction == "ingress");
     let mut ingress_rules = vec![
-        "ct state established,related return".to_string(),
-        "ct state invalid drop".into(),
+        "ct state invalid drop".to_string(),
         // DHCP answers, and what IPv6 needs from routers and neighbours.
         "meta nfproto ipv4 udp sport 67 udp dport 68 return".into(),
         "meta nfproto ipv6 icmpv6 type { nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert, mld-listener-query } return".into(),
@@ -385,8 +387,7 @@ fn port_chains(port: &DeviceDetails, n: u32, groups: &SecurityGroupInfo) -> Stri
     ingress_rules.push("drop".into());
     chain("inet", format!("ingress_{id}"), ingress_rules);
     let mut egress_rules = vec![
-        "ct state established,related return".to_string(),
-        "ct state invalid drop".into(),
+        "ct state invalid drop".to_string(),
         "meta nfproto ipv4 udp sport 68 udp dport 67 return".into(),
         "meta nfproto ipv6 icmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert, mld-listener-report, mld2-listener-report } return".into(),
         "meta nfproto ipv6 udp sport 546 udp dport 547 return".into(),
@@ -600,6 +601,24 @@ mod tests {
         g.remote_group_id = Some("5c1e-8b".into());
         assert_eq!(rule_text(&g).as_deref(), Some("meta nfproto ipv6 ip6 daddr @members_5c1e_8b_v6 return"));
         assert_eq!(rule_text(&rule("ingress", Some("bogus"), None, None)), None);
+    }
+
+    #[test]
+    fn established_packets_skip_the_port_chains() {
+        let base = base();
+        let forward: Vec<&str> = base.lines().filter(|l| l.starts_with("add rule inet neutron_sg forward")).collect();
+        assert_eq!(
+            forward.first(),
+            Some(&"add rule inet neutron_sg forward ct state established,related meta mark set 0 accept")
+        );
+        assert!(forward.iter().any(|l| l.ends_with("vmap @egress")));
+        let chains = port_chains(
+            &DeviceDetails { device: "a".into(), port_security_enabled: true, ..DeviceDetails::default() },
+            1,
+            &SecurityGroupInfo::default(),
+        );
+        assert!(!chains.contains("established"), "the forward chain has already accepted those");
+        assert!(chains.contains("ct state invalid drop"));
     }
 
     #[test]

@@ -439,9 +439,12 @@ pub async fn visible(net: &Network, auth: &Auth, id: &str) -> Result<Record> {
 /// Applies validated changes to a subnet the caller owns: the gateway (not
 /// while a port holds the old one), pools, DNS servers and host routes.
 pub async fn update(net: &Network, auth: &Auth, id: &str, changes: Map<String, Value>) -> Result<Record> {
-    visible(net, auth, id).await?;
     let mut w = Txn::begin(net).await?;
-    let mut s = net.store.get_in(w.conn(), &SUBNET, id).await?;
+    let mut s = net.store.find_in(w.conn(), &SUBNET, id).await?.ok_or_else(|| store::not_found(&SUBNET, id))?;
+    let network = net.store.find_in(w.conn(), &NETWORK, s.str("network_id").unwrap_or_default()).await?;
+    if !subnet_visible(auth, &s, network.as_ref()) {
+        return Err(store::not_found(&SUBNET, id));
+    }
     if !owns(auth, &s.project_id) {
         return Err(NetworkError::forbidden(format!("(update_subnet) is disallowed by policy for subnet {id}")));
     }
