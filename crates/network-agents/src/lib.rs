@@ -5,11 +5,12 @@
 //! (`linuxbridge`, bridges and VXLAN over netlink) or the state-only stand-in
 //! (`standin`, which wires nothing and says so), with a
 //! [`firewall::Firewall`] enforcing the ports' security groups
-//! (`nftables`, or `noop`).
+//! (`nftables`, or `noop`). [`dhcp`] holds the DHCP agent's dnsmasq driver.
 
 pub mod agent;
 pub mod config;
 pub mod datapath;
+pub mod dhcp;
 pub mod firewall;
 
 pub use agent::{Agent, AgentIdentity};

@@ -287,6 +287,70 @@ pub struct DhcpPayload {
     pub payload: Value,
 }
 
+/// `get_network_info`: one network as its DHCP agent serves it, with the
+/// fields of the API's records it needs (so the server can answer with
+/// those records as they are).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DhcpNetwork {
+    pub id: String,
+    #[serde(default)]
+    pub mtu: u32,
+    #[serde(default)]
+    pub subnets: Vec<DhcpSubnet>,
+    #[serde(default)]
+    pub ports: Vec<DhcpPort>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DhcpSubnet {
+    pub id: String,
+    pub cidr: String,
+    pub ip_version: u8,
+    #[serde(default)]
+    pub enable_dhcp: bool,
+    #[serde(default)]
+    pub gateway_ip: Option<String>,
+    #[serde(default)]
+    pub dns_nameservers: Vec<String>,
+    #[serde(default)]
+    pub host_routes: Vec<HostRoute>,
+    #[serde(default)]
+    pub ipv6_address_mode: Option<String>,
+    #[serde(default)]
+    pub ipv6_ra_mode: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostRoute {
+    pub destination: String,
+    pub nexthop: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DhcpPort {
+    pub id: String,
+    pub mac_address: String,
+    #[serde(default)]
+    pub device_owner: String,
+    #[serde(default)]
+    pub fixed_ips: Vec<FixedIp>,
+    #[serde(default)]
+    pub extra_dhcp_opts: Vec<ExtraDhcpOpt>,
+}
+
+/// A port's `extra_dhcp_opts` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtraDhcpOpt {
+    pub opt_name: String,
+    pub opt_value: String,
+    #[serde(default = "ipv4")]
+    pub ip_version: u8,
+}
+
+fn ipv4() -> u8 {
+    4
+}
+
 /// Routers whose ports, gateway, routes or floating IPs changed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RoutersUpdated {
