@@ -66,6 +66,9 @@ pub struct Link {
     /// `bridge`, `vxlan`, `veth`, … (empty for a plain device).
     pub kind: String,
     pub up: bool,
+    pub mtu: u32,
+    /// Its hardware address (none for a device without one).
+    pub mac: Option<[u8; 6]>,
 }
 
 impl Link {
@@ -76,11 +79,15 @@ impl Link {
             controller: None,
             kind: String::new(),
             up: m.header.flags.contains(netlink_packet_route::link::LinkFlags::Up),
+            mtu: 0,
+            mac: None,
         };
         for a in &m.attributes {
             match a {
                 LinkAttribute::IfName(n) => link.name = n.clone(),
                 LinkAttribute::Controller(c) => link.controller = Some(*c),
+                LinkAttribute::Mtu(mtu) => link.mtu = *mtu,
+                LinkAttribute::Address(a) => link.mac = a.as_slice().try_into().ok(),
                 LinkAttribute::LinkInfo(infos) => {
                     for i in infos {
                         if let LinkInfo::Kind(k) = i {
@@ -266,6 +273,38 @@ impl Netlink {
 
     pub async fn add_address(&self, index: u32, ip: IpAddr, prefix: u8) -> Result<()> {
         ok_if(self.handle.address().add(index, ip, prefix).execute().await, &[EEXIST])
+    }
+
+    /// The addresses on a link, with their prefix lengths.
+    pub async fn addresses(&self, index: u32) -> Result<Vec<(IpAddr, u8)>> {
+        use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+        let all: Vec<AddressMessage> =
+            self.handle.address().get().set_link_index_filter(index).execute().try_collect().await?;
+        Ok(all
+            .iter()
+            .filter(|m| m.header.index == index)
+            .filter_map(|m| {
+                m.attributes.iter().find_map(|a| match a {
+                    AddressAttribute::Address(ip) => Some((*ip, m.header.prefix_len)),
+                    _ => None,
+                })
+            })
+            .collect())
+    }
+
+    /// Removes one address from a link; one that is not there is fine.
+    pub async fn delete_address(&self, index: u32, ip: IpAddr, prefix: u8) -> Result<()> {
+        use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+        let mut m = AddressMessage::default();
+        m.header.family = if ip.is_ipv4() { AddressFamily::Inet } else { AddressFamily::Inet6 };
+        m.header.index = index;
+        m.header.prefix_len = prefix;
+        m.attributes.push(AddressAttribute::Address(ip));
+        if ip.is_ipv4() {
+            m.attributes.push(AddressAttribute::Local(ip));
+        }
+        const EADDRNOTAVAIL: i32 = 99;
+        ok_if(self.handle.address().del(m).execute().await, &[EADDRNOTAVAIL, ENODEV])
     }
 
     /// The link holding `ip`.
