@@ -37,9 +37,11 @@ pub fn config_sample() -> String {
 }
 
 /// The agents, by the subcommand that runs one. The Linux bridge agent wires
-/// its host for real (`network_agents::datapath::linuxbridge`); the others are
-/// still stand-ins that report their state (and, for Open vSwitch,
-/// acknowledge the ports bound on their host) and wire nothing.
+/// its host for real (`network_agents::datapath::linuxbridge`), and so does
+/// the DHCP agent given an `interface_driver` (`network_agents::dhcp`: one
+/// dnsmasq per network); the others are still stand-ins that report their
+/// state (and, for Open vSwitch, acknowledge the ports bound on their host)
+/// and wire nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Agent {
     Openvswitch,
@@ -224,6 +226,22 @@ pub async fn agent(kind: Agent, config_file: &Path) -> anyhow::Result<()> {
     }
     let interval = std::time::Duration::from_secs(REPORT_INTERVAL.get(&config)?);
     let host = network::config::host(&config);
+    if kind == Agent::Dhcp {
+        let dhcp = network_agents::config::DhcpAgentConfig::from_config(&config)?;
+        if dhcp.serves {
+            let local = network_agents::dhcp::LocalDhcp::new(&dhcp.confs, dhcp.dnsmasq, netdev::Netlink::connect()?)?;
+            let agent = network_agents::dhcp::agent::DhcpAgent {
+                identity: kind.identity(interval),
+                host: host.clone(),
+                dhcp: local,
+                resync_interval: dhcp.resync_interval,
+            };
+            agent.start(bus).await?;
+            tracing::info!(agent = %name, %host, confs = %dhcp.confs.display(), "DHCP agent ready");
+            shutdown_signal().await;
+            return Ok(());
+        }
+    }
     let agent = if kind == Agent::Linuxbridge {
         let lb = network_agents::config::LinuxBridgeConfig::from_config(&config)?;
         let datapath = network_agents::datapath::linuxbridge::LinuxBridge::new(lb).await?;

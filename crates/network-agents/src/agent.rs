@@ -130,7 +130,7 @@ impl Agent {
 
 /// Reports the agent's state on `host` every interval (the first with
 /// `start_flag`, as Neutron's agents do).
-fn report(
+pub(crate) fn report(
     identity: AgentIdentity,
     host: String,
     configurations: Value,

@@ -28,6 +28,7 @@ fn port(id: &str, mac: [u8; 6], ip: &str, owner: &str) -> DhcpPort {
         id: id.into(),
         mac_address: mac_text(mac),
         device_owner: owner.into(),
+        device_id: String::new(),
         fixed_ips: vec![FixedIp { subnet_id: SUBNET.into(), ip_address: ip.into() }],
         extra_dhcp_opts: Vec::new(),
     }

@@ -46,6 +46,12 @@ pub fn tap_name(port_id: &str) -> String {
     format!("tap{}", short_id(port_id))
 }
 
+/// The `device_id` of the DHCP port the agent on `host` serves
+/// `network_id` from (Neutron's: a name-based UUID of the host).
+pub fn dhcp_device_id(host: &str, network_id: &str) -> String {
+    format!("dhcp{}-{network_id}", uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_DNS, host.as_bytes()))
+}
+
 fn short_id(id: &str) -> &str {
     id.get(..11).unwrap_or(id)
 }
@@ -333,9 +339,32 @@ pub struct DhcpPort {
     #[serde(default)]
     pub device_owner: String,
     #[serde(default)]
+    pub device_id: String,
+    #[serde(default)]
     pub fixed_ips: Vec<FixedIp>,
     #[serde(default)]
     pub extra_dhcp_opts: Vec<ExtraDhcpOpt>,
+}
+
+impl DhcpNetwork {
+    /// Whether dnsmasq has anything to serve here.
+    pub fn has_dhcp(&self) -> bool {
+        self.subnets.iter().any(|s| s.enable_dhcp)
+    }
+
+    /// The DHCP port of the agent on `host`.
+    pub fn dhcp_port(&self, host: &str) -> Option<&DhcpPort> {
+        let device_id = dhcp_device_id(host, &self.id);
+        self.ports.iter().find(|p| p.device_owner == "network:dhcp" && p.device_id == device_id)
+    }
+}
+
+/// `create_dhcp_port` / `release_dhcp_port`: the DHCP port the agent on
+/// `host` serves `network_id` from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DhcpPortRequest {
+    pub network_id: String,
+    pub host: String,
 }
 
 /// A port's `extra_dhcp_opts` entry.
@@ -398,7 +427,7 @@ bus::interface! {
     /// Agents ask how to wire their ports and say when they have.
     pub interface Plugin {
         topic: crate::PLUGIN_TOPIC,
-        version: (1, 2),
+        version: (1, 3),
         client: PluginClient,
         handler: PluginHandler,
         methods: {
@@ -414,6 +443,15 @@ bus::interface! {
             call get_network_fdb(NetworkOnHost) -> Vec<FdbEntry>;
             // What the firewall enforces on these devices.
             call security_group_info_for_devices(DevicesOnHost) -> SecurityGroupInfo;
+            // The DHCP agents': the networks the agent on the host serves
+            // (networks no agent serves are given to it), one of them as
+            // dnsmasq is given it (`None`: not that agent's to serve), and
+            // the agent's DHCP port on a network, made or found; released
+            // when the agent stops serving it.
+            call get_active_networks_info(Host) -> Vec<DhcpNetwork>;
+            call get_network_info(NetworkOnHost) -> Option<DhcpNetwork>;
+            call create_dhcp_port(DhcpPortRequest) -> DhcpPort;
+            call release_dhcp_port(DhcpPortRequest) -> ();
         }
     }
 }

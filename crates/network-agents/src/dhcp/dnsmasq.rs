@@ -426,6 +426,7 @@ mod tests {
             id: id.into(),
             mac_address: mac.into(),
             device_owner: owner.into(),
+            device_id: String::new(),
             fixed_ips: ips
                 .iter()
                 .map(|(s, ip)| FixedIp { subnet_id: s.to_string(), ip_address: ip.to_string() })

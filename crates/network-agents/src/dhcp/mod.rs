@@ -9,6 +9,7 @@
 //! `nobody` on SIGHUP, so the directory they are in must be reachable by
 //! everyone; [`LocalDhcp::new`] refuses a directory that is not.
 
+pub mod agent;
 pub mod device;
 pub mod dnsmasq;
 pub mod process;

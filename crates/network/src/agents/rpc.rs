@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use bus::{CallContext, RemoteError, ServeOptions};
 use network_rpc::{
-    DeviceDetails, DeviceList, DeviceListResult, DeviceOnHost, DevicesOnHost, FdbEntry, FixedIp, Host, MemberIps,
-    NetworkOnHost, Plugin, PluginHandler, PluginReports, PluginReportsHandler, ReportState, SecurityGroupInfo,
-    SecurityGroupRule,
+    DeviceDetails, DeviceList, DeviceListResult, DeviceOnHost, DevicesOnHost, DhcpNetwork, DhcpPort, DhcpPortRequest,
+    FdbEntry, FixedIp, Host, MemberIps, NetworkOnHost, Plugin, PluginHandler, PluginReports, PluginReportsHandler,
+    ReportState, SecurityGroupInfo, SecurityGroupRule,
 };
 use serde_json::{json, Value};
 
@@ -143,6 +143,38 @@ impl PluginHandler for AgentRpc {
         args: DevicesOnHost,
     ) -> std::result::Result<SecurityGroupInfo, RemoteError> {
         security_group_info(&self.0, &args.devices).await.map_err(remote)
+    }
+
+    async fn get_active_networks_info(
+        &self,
+        _ctx: &CallContext,
+        args: Host,
+    ) -> std::result::Result<Vec<DhcpNetwork>, RemoteError> {
+        crate::plugin::dhcp::active_networks(&self.0, &args.host).await.map_err(remote)
+    }
+
+    async fn get_network_info(
+        &self,
+        _ctx: &CallContext,
+        args: NetworkOnHost,
+    ) -> std::result::Result<Option<DhcpNetwork>, RemoteError> {
+        crate::plugin::dhcp::network_info(&self.0, &args.network_id, &args.host).await.map_err(remote)
+    }
+
+    async fn create_dhcp_port(
+        &self,
+        _ctx: &CallContext,
+        args: DhcpPortRequest,
+    ) -> std::result::Result<DhcpPort, RemoteError> {
+        crate::plugin::dhcp::dhcp_port(&self.0, &args.network_id, &args.host).await.map_err(remote)
+    }
+
+    async fn release_dhcp_port(
+        &self,
+        _ctx: &CallContext,
+        args: DhcpPortRequest,
+    ) -> std::result::Result<(), RemoteError> {
+        crate::plugin::dhcp::release_dhcp_port(&self.0, &args.network_id, &args.host).await.map_err(remote)
     }
 }
 

@@ -10,11 +10,13 @@
 //! DHCP, L3) hear of all of them, typed, after commit. One module a
 //! resource: the core plugin's `networks`, `subnets`, `ports` and
 //! `security_groups`; the L3 service plugin's `routers` and `floatingips`;
-//! `agents` (liveness, scheduling, state reports) and `quotas`. The caller's
+//! `agents` (liveness, scheduling, state reports), `dhcp` (what the DHCP
+//! agents ask: their networks and DHCP ports) and `quotas`. The caller's
 //! [`Auth`] is the request context, as Neutron's `context`: it scopes what a
 //! project may see; policy (who may do what) is the API's.
 
 pub mod agents;
+pub mod dhcp;
 pub mod floatingips;
 pub mod networks;
 pub mod notify;
