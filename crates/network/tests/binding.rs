@@ -267,3 +267,67 @@ async fn l2population_follows_ports_that_come_up_change_and_go() {
     let m = next_message(&mut fdb).await;
     assert_eq!((m.method.as_str(), &m.args["entries"][0]["port_id"]), ("remove_fdb_entries", &json!(pid)));
 }
+
+#[tokio::test]
+async fn dhcp_agents_are_given_their_networks_and_ports() {
+    use network_rpc::{
+        dhcp_device_id, DhcpPortRequest, Host, NetworkOnHost, PluginClient, PluginReportsClient, ReportState,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cloud = Cloud::start(dir.path(), &[]).await;
+    let l2 = json!({"interface_mappings": {}, "tunnel_types": ["vxlan"]});
+    cloud.agent("Linux bridge agent", "h1", l2, Duration::from_secs(60)).await;
+
+    // A network whose DHCP subnet came while no DHCP agent ran is served by
+    // none, until an agent asks for its networks: then it is that agent's.
+    let n = cloud.create("/v2.0/networks", json!({"network": {"name": "early"}})).await;
+    let nid = n["network"]["id"].as_str().unwrap().to_string();
+    let s = cloud
+        .create("/v2.0/subnets", json!({"subnet": {"network_id": nid, "cidr": "10.50.0.0/24", "ip_version": 4}}))
+        .await;
+    let sid = s["subnet"]["id"].as_str().unwrap().to_string();
+    let state = json!({"agent_state": {"agent_type": "DHCP agent", "binary": "test-dhcp", "topic": "dhcp_agent",
+        "host": "h1", "configurations": {}, "start_flag": true}});
+    PluginReportsClient::new(&cloud.bus).report_state(&ReportState { agent_state: state, time: None }).await.unwrap();
+    let plugin = PluginClient::new(&cloud.bus);
+    let active = plugin.get_active_networks_info(&Host { host: "h1".into() }).await.unwrap();
+    assert_eq!(active.iter().map(|n| n.id.as_str()).collect::<Vec<_>>(), vec![nid.as_str()]);
+    let served = &active[0];
+    assert!(served.has_dhcp());
+    assert_eq!(served.subnets[0].cidr, "10.50.0.0/24");
+    assert_eq!(served.subnets[0].gateway_ip.as_deref(), Some("10.50.0.1"));
+    assert!(served.mtu > 0);
+    let (_, hosting) = cloud.call(Method::GET, &format!("/v2.0/networks/{nid}/dhcp-agents"), &cloud.admin, None).await;
+    assert_eq!(hosting["agents"][0]["host"], "h1", "{hosting}");
+    // Nobody else is told of it.
+    let elsewhere = NetworkOnHost { network_id: nid.clone(), host: "h2".into() };
+    assert_eq!(plugin.get_network_info(&elsewhere).await.unwrap(), None);
+
+    // The agent's DHCP port: an address on the subnet, bound to its host
+    // (and so wired there), no security groups; the same port when asked
+    // again.
+    let ask = DhcpPortRequest { network_id: nid.clone(), host: "h1".into() };
+    let port = plugin.create_dhcp_port(&ask).await.unwrap();
+    assert_eq!(port.device_owner, "network:dhcp");
+    assert_eq!(port.device_id, dhcp_device_id("h1", &nid));
+    assert_eq!(port.fixed_ips.iter().map(|f| f.subnet_id.as_str()).collect::<Vec<_>>(), vec![sid.as_str()]);
+    assert_eq!(plugin.create_dhcp_port(&ask).await.unwrap().id, port.id);
+    let shown = wait_status(&cloud, &port.id, "ACTIVE").await;
+    assert_eq!(shown["port"]["binding:host_id"], "h1");
+    assert_eq!(shown["port"]["binding:vif_type"], "bridge");
+    assert_eq!(shown["port"]["security_groups"], json!([]));
+    let here = NetworkOnHost { network_id: nid.clone(), host: "h1".into() };
+    let info = plugin.get_network_info(&here).await.unwrap().expect("the agent's network");
+    assert_eq!(info.dhcp_port("h1").map(|p| p.id.as_str()), Some(port.id.as_str()));
+
+    // A second DHCP subnet: the port gains an address on it.
+    cloud
+        .create("/v2.0/subnets", json!({"subnet": {"network_id": nid, "cidr": "10.51.0.0/24", "ip_version": 4}}))
+        .await;
+    assert_eq!(plugin.create_dhcp_port(&ask).await.unwrap().fixed_ips.len(), 2);
+
+    // Released, the port goes.
+    plugin.release_dhcp_port(&ask).await.unwrap();
+    let (status, _) = cloud.call(Method::GET, &format!("/v2.0/ports/{}", port.id), &cloud.admin, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

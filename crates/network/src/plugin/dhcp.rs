@@ -79,10 +79,24 @@ pub async fn active_networks(net: &Network, host: &str) -> Result<Vec<DhcpNetwor
 }
 
 /// The network as the agent on `host` serves it; `None` when it is gone or
-/// that agent does not serve it.
+/// that agent does not serve it. A network with a DHCP-enabled subnet that
+/// no agent serves (none was alive when the subnet came) is scheduled now,
+/// as Neutron's notifier does when it hears of such a network: every DHCP
+/// agent asks when it changes, and the first to ask schedules it.
 pub async fn network_info(net: &Network, network_id: &str, host: &str) -> Result<Option<DhcpNetwork>> {
     let Some(agent) = agent_on(net, host).await? else { return Ok(None) };
-    let served = net.store.agent_bindings().await?.into_iter().any(|(a, n)| a == agent.id && n == network_id);
+    let bindings = net.store.agent_bindings().await?;
+    let mut served = bindings.iter().any(|(a, n)| *a == agent.id && n == network_id);
+    if !served && !bindings.iter().any(|(_, n)| n == network_id) {
+        let dhcp =
+            net.store.list(&SUBNET, Some(("network_id", network_id))).await?.iter().any(|s| s.flag("enable_dhcp"));
+        if dhcp {
+            let mut w = Txn::begin(net).await?;
+            let chosen = super::agents::schedule(net, w.conn(), DHCP_AGENT, network_id).await?;
+            w.commit().await?;
+            served = chosen.is_some_and(|a| a.id == agent.id);
+        }
+    }
     if !served {
         return Ok(None);
     }
