@@ -66,6 +66,8 @@ impl Cloud {
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
+        // The DHCP agents' dnsmasq runs as nobody and re-reads its files under here.
+        std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o711)).unwrap();
         let cloud = Cloud { state: dir.path().join("cloud"), _dir: dir, name };
         let out = cloud.run(&[&["up"], args].concat());
         assert!(out.status.success(), "scripts/cloud up: {}{}", cloud.stdout(&out), cloud.stderr(&out));
@@ -875,13 +877,17 @@ async fn linux_bridge_carries_packets_between_hosts() {
     assert_eq!(v["status"], "ERROR", "{v}");
     assert!(v["fault"]["message"].as_str().unwrap_or("").contains("could not be bound"), "{v}");
 
-    // The agent dies; traffic goes on; b1 goes meanwhile; the restarted
-    // agent's resync takes b's bridge and VXLAN device down.
+    // The agent dies; traffic goes on; b1 and then network b (whose DHCP
+    // port may be on host-1 too) go meanwhile; the restarted agent's
+    // resync takes b's bridge and VXLAN device down.
     let out = cloud.run(&["stop", "host-1-linuxbridge-agent", "--kill"]);
     assert!(out.status.success(), "{}", cloud.stderr(&out));
     assert!(reach(a1_id, &a2_ip).is_some(), "traffic stopped with the agent");
     s.expect(204, Method::DELETE, "compute", &format!("/servers/{b1_id}"), None).await;
     assert_eq!(settled(&s, &b1_id, &mut Answers::default()).await.unwrap()["status"], "DELETED");
+    let b_port = port["port"]["id"].as_str().unwrap_or_default();
+    s.expect(204, Method::DELETE, "network", &format!("/v2.0/ports/{b_port}"), None).await;
+    s.expect(204, Method::DELETE, "network", &format!("/v2.0/networks/{b}"), None).await;
     let b_bridge = format!("brq{}", &b[..11]);
     assert!(host_has_link("host-1", &b_bridge), "the bridge went without the agent");
     let out = cloud.run(&["start", "host-1-linuxbridge-agent"]);
@@ -901,6 +907,7 @@ async fn linux_bridge_carries_packets_between_hosts() {
     for ns in namespaces.iter().chain([&"host-1".to_string()]) {
         assert!(!left.lines().any(|l| l.split(' ').next() == Some(ns)), "{ns} left behind");
     }
+    assert!(!left.lines().any(|l| l.starts_with("qdhcp-")), "a DHCP namespace left behind: {left}");
     // The hosts' bridges, veths, VXLAN devices and nft tables went with
     // their namespaces; the cloud's own underlay and physnet1 went too.
     let links = Command::new("ip").args(["-o", "link", "show"]).output().unwrap();

@@ -1,15 +1,20 @@
 //! The `netns` driver: an instance is a network namespace named after it
 //! (`instance-…`, Nova's instance name), with one interface per port — a veth
 //! whose host end is the port's `tap…` device, which the Linux bridge agent
-//! puts on the network's bridge — its addresses from the port's fixed IPs, a
-//! default route to the subnet's gateway, and a small web server (busybox
-//! httpd on port 80) answering with the instance's name. It is what the LXC
+//! puts on the network's bridge — with the port's MAC and MTU, and a small
+//! web server (busybox httpd on port 80) answering with the instance's name.
+//! Like a cloud guest it takes its IPv4 address, gateway, routes and MTU by
+//! DHCP at power-on ([`dhcp`]: busybox udhcpc, renewing while it runs); its
+//! IPv6 addresses are set from the port's fixed IPs. It is what the LXC
 //! driver was to Nova: a real, light instance for datapath tests and for
 //! machines without hardware virtualisation.
 //!
 //! Each instance keeps its files under `instances_path/<uuid>/`: `www/` (what
-//! it serves), `console.log` (what it did), `power` (its power state) and
-//! `httpd.pid`; they outlive the compute service, as a real guest does.
+//! it serves), `console.log` (what it did), `power` (its power state),
+//! `httpd.pid`, and its DHCP client's pid, script and leases; they outlive
+//! the compute service, as a real guest does.
+
+mod dhcp;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -168,21 +173,34 @@ impl NetnsDriver {
         if let Some(mtu) = vif.mtu {
             nl.set_mtu(link.index, mtu).await.map_err(failed)?;
         }
-        for ip in &vif.fixed_ips {
+        // IPv4 comes by DHCP; IPv6 as the port says.
+        for ip in vif.fixed_ips.iter().filter(|f| f.version == 6) {
             let Ok(addr) = ip.ip_address.parse::<IpAddr>() else { continue };
-            let prefix = ip.prefix_len.unwrap_or(if addr.is_ipv4() { 24 } else { 64 });
-            nl.add_address(link.index, addr, prefix).await.map_err(failed)?;
+            nl.add_address(link.index, addr, ip.prefix_len.unwrap_or(64)).await.map_err(failed)?;
         }
         nl.set_up(link.index).await.map_err(failed)?;
-        if index == 0 {
-            if let Some(gw) = vif.fixed_ips.iter().filter(|f| f.version == 4).find_map(|f| f.gateway.as_deref()) {
-                if let Ok(gw) = gw.parse::<IpAddr>() {
-                    nl.add_default_route(gw).await.map_err(failed)?;
-                }
-            }
+        self.console(i, &format!("{name}: {} mtu {:?}", vif.mac_address, vif.mtu));
+        if self.power(i).as_deref() == Some("running") {
+            self.take_lease(i, &name).await;
         }
-        let addrs: Vec<&str> = vif.fixed_ips.iter().map(|f| f.ip_address.as_str()).collect();
-        self.console(i, &format!("{name}: {} mtu {:?} addresses {}", vif.mac_address, vif.mtu, addrs.join(", ")));
+        Ok(())
+    }
+
+    /// Runs the interface's DHCP client, saying on the console how it went.
+    async fn take_lease(&self, i: &Instance, interface: &str) {
+        match dhcp::start(&i.name(), &self.home(i), interface, &i.hostname).await {
+            Ok(true) => {}
+            Ok(false) => self.console(i, &format!("{interface}: no DHCP lease yet; udhcpc keeps trying")),
+            Err(e) => self.console(i, &format!("{interface}: cannot start udhcpc: {e}")),
+        }
+    }
+
+    /// Every interface takes its lease, all at once.
+    async fn take_leases(&self, i: &Instance) -> DriverResult<()> {
+        let nl = self.inside(i).await?;
+        let names: Vec<String> =
+            nl.links().await.map_err(failed)?.into_iter().map(|l| l.name).filter(|n| n.starts_with("eth")).collect();
+        futures::future::join_all(names.iter().map(|n| self.take_lease(i, n))).await;
         Ok(())
     }
 }
@@ -245,6 +263,7 @@ impl ComputeDriver for NetnsDriver {
 
     async fn undefine(&self, i: &Instance) -> DriverResult<()> {
         self.stop_httpd(i);
+        dhcp::stop_all(&self.home(i));
         netdev::delete_namespace(&i.name()).await.map_err(failed)?;
         let _ = std::fs::remove_file(self.home(i).join("power"));
         Ok(())
@@ -258,7 +277,16 @@ impl ComputeDriver for NetnsDriver {
         Ok(())
     }
 
-    async fn unplug_vifs(&self, _i: &Instance, vifs: &[Vif]) -> DriverResult<()> {
+    async fn unplug_vifs(&self, i: &Instance, vifs: &[Vif]) -> DriverResult<()> {
+        if let Ok(nl) = self.inside(i).await {
+            let links = nl.links().await.map_err(failed)?;
+            for vif in vifs {
+                let mac = parse_mac(&vif.mac_address);
+                if let Some(l) = links.iter().find(|l| l.mac.is_some() && l.mac == mac) {
+                    dhcp::stop(&self.home(i), &l.name);
+                }
+            }
+        }
         for vif in vifs {
             // The pair goes with either end.
             self.netlink.delete(&network_rpc::tap_name(&vif.port_id)).await.map_err(failed)?;
@@ -268,6 +296,8 @@ impl ComputeDriver for NetnsDriver {
 
     async fn power_on(&self, i: &Instance) -> DriverResult<()> {
         self.set_links(i, true).await?;
+        self.set_power(i, "running")?;
+        self.take_leases(i).await?;
         self.start_httpd(i).await?;
         self.set_power(i, "running")?;
         self.console(i, &format!("{} login:", i.hostname));
@@ -277,6 +307,7 @@ impl ComputeDriver for NetnsDriver {
     async fn power_off(&self, i: &Instance) -> DriverResult<()> {
         self.defined(i)?;
         self.stop_httpd(i);
+        dhcp::stop_all(&self.home(i));
         self.set_links(i, false).await?;
         self.set_power(i, "shutdown")?;
         self.console(i, "reboot: power down");
@@ -295,6 +326,7 @@ impl ComputeDriver for NetnsDriver {
 
     async fn pause(&self, i: &Instance) -> DriverResult<()> {
         self.signal_httpd(i, Signal::SIGSTOP);
+        dhcp::signal_all(&self.home(i), Signal::SIGSTOP);
         self.set_links(i, false).await?;
         self.set_power(i, "paused")
     }
@@ -302,6 +334,7 @@ impl ComputeDriver for NetnsDriver {
     async fn unpause(&self, i: &Instance) -> DriverResult<()> {
         self.set_links(i, true).await?;
         self.signal_httpd(i, Signal::SIGCONT);
+        dhcp::signal_all(&self.home(i), Signal::SIGCONT);
         self.set_power(i, "running")
     }
 
