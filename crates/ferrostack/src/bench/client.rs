@@ -53,6 +53,22 @@ impl Client {
         Ok(())
     }
 
+    /// The ids of the `ferrostack-blank` image and the `m1.nano` flavor the
+    /// clouds are seeded with.
+    pub async fn blank_image_and_nano_flavor(&self) -> anyhow::Result<(String, String)> {
+        use anyhow::Context;
+        let images = self.call(Method::GET, format!("{}/v2/images?name=ferrostack-blank", self.image), None).await?;
+        let image = images["images"][0]["id"].as_str().context("the ferrostack-blank image")?.to_string();
+        let flavors = self.call(Method::GET, format!("{}/flavors", self.compute), None).await?;
+        let flavor = flavors["flavors"]
+            .as_array()
+            .and_then(|f| f.iter().find(|f| f["name"] == "m1.nano"))
+            .and_then(|f| f["id"].as_str())
+            .context("the m1.nano flavor")?
+            .to_string();
+        Ok((image, flavor))
+    }
+
     pub async fn call(&self, method: Method, url: String, body: Option<Value>) -> anyhow::Result<Value> {
         self.call_at("2.96", method, url, body).await
     }

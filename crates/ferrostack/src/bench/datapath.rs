@@ -100,12 +100,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
 /// What the API made, deleted at the end in reverse.
 #[derive(Default)]
-struct Cleanup {
-    urls: Vec<String>,
+pub(super) struct Cleanup {
+    pub(super) urls: Vec<String>,
 }
 
 impl Cleanup {
-    async fn run(&mut self, c: &Client) {
+    pub(super) async fn run(&mut self, c: &Client) {
         while let Some(url) = self.urls.pop() {
             if let Err(e) = c.call(Method::DELETE, url.clone(), None).await {
                 if !e.to_string().contains("404") {
@@ -131,7 +131,7 @@ async fn measure(args: &Args, c: &Arc<Client>, made: &mut Made, cleanup: &mut Cl
         "security_groups": wiring.1}))
 }
 
-async fn network(c: &Client, cleanup: &mut Cleanup, name: &str, cidr: &str) -> anyhow::Result<String> {
+pub(super) async fn network(c: &Client, cleanup: &mut Cleanup, name: &str, cidr: &str) -> anyhow::Result<String> {
     let body = json!({"network": {"name": name, "provider:network_type": "vxlan"}});
     let net = c.call(Method::POST, format!("{}/v2.0/networks", c.network), Some(body)).await?;
     let id = net["network"]["id"].as_str().context("network id")?.to_string();
@@ -143,15 +143,7 @@ async fn network(c: &Client, cleanup: &mut Cleanup, name: &str, cidr: &str) -> a
 
 /// Boots a server on `host` and waits until it is ACTIVE.
 async fn boot(c: &Client, cleanup: &mut Cleanup, name: &str, host: &str, network: &str) -> anyhow::Result<Value> {
-    let images = c.call(Method::GET, format!("{}/v2/images?name=ferrostack-blank", c.image), None).await?;
-    let image = images["images"][0]["id"].as_str().context("the ferrostack-blank image")?.to_string();
-    let flavors = c.call(Method::GET, format!("{}/flavors", c.compute), None).await?;
-    let flavor = flavors["flavors"]
-        .as_array()
-        .and_then(|f| f.iter().find(|f| f["name"] == "m1.nano"))
-        .and_then(|f| f["id"].as_str())
-        .context("the m1.nano flavor")?
-        .to_string();
+    let (image, flavor) = c.blank_image_and_nano_flavor().await?;
     let body = json!({"server": {"name": name, "imageRef": image, "flavorRef": flavor,
         "networks": [{"uuid": network}], "availability_zone": format!("nova:{host}")}});
     let server = c.call(Method::POST, format!("{}/servers", c.compute), Some(body)).await?;

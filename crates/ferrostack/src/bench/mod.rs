@@ -5,6 +5,7 @@ mod boot;
 mod client;
 mod cloud_load;
 mod datapath;
+mod dhcp;
 mod rpc;
 mod scheduler;
 mod tokens;
@@ -36,6 +37,10 @@ pub enum Bench {
     /// on two hosts next to a hand-built path, port wiring latency, and
     /// security group update to enforcement.
     Datapath(datapath::Args),
+    /// netns instances booted one after another on a running netns cloud:
+    /// create to ACTIVE with their first DHCP lease, and whether each holds
+    /// its port's address.
+    Dhcp(dhcp::Args),
 }
 
 pub async fn run(b: Bench) -> anyhow::Result<()> {
@@ -46,6 +51,7 @@ pub async fn run(b: Bench) -> anyhow::Result<()> {
         Bench::Rpc(args) => rpc::run(args).await,
         Bench::CloudLoad(args) => cloud_load::run(args).await,
         Bench::Datapath(args) => datapath::run(args).await,
+        Bench::Dhcp(args) => dhcp::run(args).await,
     }
 }
 
