@@ -3,7 +3,8 @@
 //! and an "instance" namespace whose busybox `udhcpc` asks for its address.
 //! The lease carries the port's address, the router, the DNS server and
 //! the MTU; a new port is served after a reload that keeps the same
-//! dnsmasq; disabling leaves no namespace, device, process or file. Needs
+//! dnsmasq, and so is an address a port gave up, at once, to another MAC;
+//! disabling leaves no namespace, device, process or file. Needs
 //! root and dnsmasq; says so and passes otherwise.
 
 #[allow(dead_code)] // the helpers this test does not use
@@ -160,6 +161,17 @@ async fn dnsmasq_in_the_networks_namespace_hands_out_the_ports_addresses() {
     assert_eq!(dhcp.enable(&network(ports.clone()), &dhcp_port).await.unwrap(), Served::Reloaded);
     assert_eq!(process::running(&dir).map(|(p, _)| p), Some(pid));
     let got = lease(&scratch.0).await.expect("a lease after the reload");
+    assert_eq!(got.get("ip").map(String::as_str), Some("10.251.40.11"), "{got:?}");
+
+    // The port goes and its address goes to a new port with another MAC:
+    // the old lease is given back, so the new port gets the address at once.
+    const REUSE_PORT: &str = "d4a5f6e7-0000-4000-8000-000000000001";
+    const REUSE_MAC: [u8; 6] = [0xfa, 0x16, 0x3e, 0xd4, 0x00, 0x12];
+    ports.retain(|p| p.id != NEW_PORT);
+    ports.push(port(REUSE_PORT, REUSE_MAC, "10.251.40.11", "compute:nova"));
+    assert_eq!(dhcp.enable(&network(ports.clone()), &dhcp_port).await.unwrap(), Served::Reloaded);
+    vm.set_mac(eth.index, REUSE_MAC).await.unwrap();
+    let got = lease(&scratch.0).await.expect("the freed address for its new port");
     assert_eq!(got.get("ip").map(String::as_str), Some("10.251.40.11"), "{got:?}");
 
     // A command line that changes (the MTU) restarts dnsmasq.

@@ -48,8 +48,22 @@ impl DhcpAgent {
             "dhcp_lease_duration": 86400,
             "log_agent_heartbeats": false,
         });
-        let mut tasks =
-            vec![report(self.identity.clone(), self.host.clone(), configurations, PluginReportsClient::new(&bus))];
+        // The server learns of the agent before its first resync, so the
+        // networks no agent serves are given to it then.
+        let reports = PluginReportsClient::new(&bus);
+        let first = json!({"agent_state": {
+            "agent_type": self.identity.agent_type,
+            "binary": self.identity.binary,
+            "topic": self.identity.topic,
+            "host": self.host,
+            "configurations": configurations,
+            "availability_zone": self.identity.availability_zone,
+            "start_flag": true,
+        }});
+        if let Err(e) = reports.report_state(&ReportState { agent_state: first, time: None }).await {
+            tracing::warn!(error = %e, "first state report failed");
+        }
+        let mut tasks = vec![report(self.identity.clone(), self.host.clone(), configurations, reports)];
         let (tx, rx) = mpsc::unbounded_channel();
         let server = format!("{}.{}", self.host, self.identity.binary);
         tasks.push(DhcpAgentNotify::serve(&bus, &server, Arc::new(Listener(tx)), ServeOptions::default()).await?);
@@ -142,7 +156,10 @@ impl Loop {
         loop {
             if resync {
                 match self.resync().await {
-                    Ok(()) => resync = false,
+                    Ok(failed) => {
+                        resync = false;
+                        retry.extend(failed);
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, "DHCP resync failed; trying again");
                         tokio::time::sleep(self.resync_interval).await;
@@ -167,7 +184,10 @@ impl Loop {
             for id in networks {
                 if let Err(e) = self.refresh(&id).await {
                     tracing::warn!(network = %id, error = %e, "DHCP for the network failed; trying again");
-                    if matches!(e, LoopError::Rpc(_)) {
+                    // The server out of reach may have sent what we missed;
+                    // a refusal concerns this network alone.
+                    if matches!(&e, LoopError::Rpc(b) if b.is_unavailable() || matches!(b, bus::BusError::NoReply { .. }))
+                    {
                         resync = true;
                     }
                     retry.insert(id);
@@ -177,23 +197,29 @@ impl Loop {
     }
 
     /// Serves what the server says this host serves; lets go of the rest.
-    async fn resync(&mut self) -> Result<(), LoopError> {
+    /// Fails only when the server cannot say; the networks that failed on
+    /// their own are returned, to be tried again one by one (one network
+    /// the server refuses a port on holds up no other).
+    async fn resync(&mut self) -> Result<BTreeSet<String>, LoopError> {
         let active = self.plugin.get_active_networks_info(&Host { host: self.host.clone() }).await?;
         let wanted: BTreeSet<String> = active.iter().filter(|n| n.has_dhcp()).map(|n| n.id.clone()).collect();
-        let mut failed = None;
+        let mut failed = BTreeSet::new();
         for net in active.into_iter().filter(DhcpNetwork::has_dhcp) {
+            let id = net.id.clone();
             if let Err(e) = self.serve(net).await {
-                failed.get_or_insert(e);
+                tracing::warn!(network = %id, error = %e, "DHCP for the network failed; trying again");
+                failed.insert(id);
             }
         }
         let known: BTreeSet<String> = self.dhcp.networks().into_iter().chain(self.served.iter().cloned()).collect();
         for id in known.difference(&wanted) {
             if let Err(e) = self.let_go(id).await {
-                failed.get_or_insert(e);
+                tracing::warn!(network = %id, error = %e, "letting the network go failed; trying again");
+                failed.insert(id.clone());
             }
         }
-        tracing::info!(networks = wanted.len(), "DHCP resynced");
-        failed.map_or(Ok(()), Err)
+        tracing::info!(networks = wanted.len(), failed = failed.len(), "DHCP resynced");
+        Ok(failed)
     }
 
     /// Brings one network's DHCP in line with the server.

@@ -59,6 +59,11 @@ pub async fn ensure(host: &Netlink, net: &DhcpNetwork, port: &DhcpPort) -> Resul
             inside.link(&name).await?.ok_or_else(|| DhcpError::Device(format!("{name} not in {namespace}")))?
         }
     };
+    // An earlier DHCP port's device (the port was replaced) goes, with its
+    // address and its host end.
+    for stale in inside.links().await?.into_iter().filter(|l| l.name.starts_with("ns-") && l.name != name) {
+        inside.delete(&stale.name).await?;
+    }
     let outer = host.link(&tap).await?.ok_or_else(|| DhcpError::Device(format!("{tap} vanished")))?;
     if net.mtu > 0 {
         host.set_mtu(outer.index, net.mtu).await?;

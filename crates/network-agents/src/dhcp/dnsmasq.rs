@@ -370,11 +370,34 @@ pub fn files(net: &DhcpNetwork, o: &DnsmasqOptions, local_dhcp_ips: &BTreeMap<St
 }
 
 /// The lease file dnsmasq starts from: every IPv4 address it hands out,
-/// with an infinite lease (renewed at the configured length), so a client
+/// leased from `now` (seconds since the epoch) for the configured length
+/// (for ever when that is -1), so a client
 /// renewing after a restart or a move of the network to another agent is
 /// not refused. IPv6 leases are kept from `existing` (their IAID cannot be
 /// made up), as is the DUID line.
-pub fn initial_leases(net: &DhcpNetwork, o: &DnsmasqOptions, existing: &str) -> String {
+/// The IPv4 leases in `leases` (dnsmasq's lease file) that no port holds
+/// any more, as (address, MAC, client id): what `dhcp_release` gives back
+/// before a reload, so an address freed by one port can go to another
+/// (dnsmasq would refuse it while the old lease lasts), as Neutron does.
+pub fn unused_leases(net: &DhcpNetwork, o: &DnsmasqOptions, leases: &str) -> Vec<(String, String, Option<String>)> {
+    let held: BTreeSet<(String, String)> =
+        hosts(net, o).iter().map(|h| (h.ip.to_string(), h.port.mac_address.to_ascii_lowercase())).collect();
+    leases
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split(' ').collect();
+            let [_, mac, ip, _, client] = fields[..] else { return None };
+            if !ip.parse::<IpAddr>().is_ok_and(|a| a.is_ipv4())
+                || held.contains(&(ip.to_string(), mac.to_ascii_lowercase()))
+            {
+                return None;
+            }
+            Some((ip.to_string(), mac.to_string(), (client != "*").then(|| client.to_string())))
+        })
+        .collect()
+}
+
+pub fn initial_leases(net: &DhcpNetwork, o: &DnsmasqOptions, existing: &str, now: i64) -> String {
     let mut out = String::new();
     let mut v6 = BTreeMap::new();
     for line in existing.lines() {
@@ -390,13 +413,14 @@ pub fn initial_leases(net: &DhcpNetwork, o: &DnsmasqOptions, existing: &str) -> 
             }
         }
     }
+    let expiry = if o.lease_duration == -1 { 0 } else { now + o.lease_duration };
     for h in hosts(net, o) {
         if h.no_dhcp {
             continue;
         }
         let Some(s) = h.subnet.filter(|s| s.enable_dhcp) else { continue };
         if s.ip_version == 4 {
-            out.push_str(&format!("0 {} {} * *\n", h.port.mac_address, h.ip));
+            out.push_str(&format!("{expiry} {} {} * *\n", h.port.mac_address, h.ip));
         } else if let Some(line) = h.ip.parse().ok().and_then(|a: std::net::Ipv6Addr| v6.get(&a)) {
             out.push_str(line);
             out.push('\n');
@@ -495,9 +519,27 @@ mod tests {
              2001:db8::5\thost-2001-db8--5.openstacklocal host-2001-db8--5\n"
         );
         assert!(f.opts.contains("tag:port-vm,option:bootfile-name,pxelinux.0"), "{}", f.opts);
-        let leases =
-            initial_leases(&net, &DnsmasqOptions::default(), "duid 00:01\n1 fa:16:3e:00:00:05 2001:db8::5 h 77\n");
-        assert_eq!(leases, "duid 00:01\n0 fa:16:3e:00:00:05 10.0.0.5 * *\n1 fa:16:3e:00:00:05 2001:db8::5 h 77\n");
+        let existing = "duid 00:01\n1 fa:16:3e:00:00:05 2001:db8::5 h 77\n";
+        let leases = initial_leases(&net, &DnsmasqOptions::default(), existing, 1_000);
+        assert_eq!(leases, "duid 00:01\n87400 fa:16:3e:00:00:05 10.0.0.5 * *\n1 fa:16:3e:00:00:05 2001:db8::5 h 77\n");
+        let forever = DnsmasqOptions { lease_duration: -1, ..DnsmasqOptions::default() };
+        assert!(initial_leases(&net, &forever, "", 1_000).starts_with("0 fa:16:3e:00:00:05 10.0.0.5 "));
+    }
+
+    #[test]
+    fn leases_no_port_holds_are_released() {
+        let net = network();
+        let leases = "87400 fa:16:3e:00:00:05 10.0.0.5 host-10-0-0-5 *\n\
+                      87400 fa:16:3e:00:00:99 10.0.0.5 old 01:fa:16:3e:00:00:99\n\
+                      87400 fa:16:3e:00:00:98 10.0.0.8 gone *\n\
+                      87400 1234 2001:db8::8 h 00:01\n";
+        assert_eq!(
+            unused_leases(&net, &DnsmasqOptions::default(), leases),
+            vec![
+                ("10.0.0.5".to_string(), "fa:16:3e:00:00:99".to_string(), Some("01:fa:16:3e:00:00:99".to_string())),
+                ("10.0.0.8".to_string(), "fa:16:3e:00:00:98".to_string(), None),
+            ]
+        );
     }
 
     #[test]

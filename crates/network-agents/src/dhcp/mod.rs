@@ -75,10 +75,17 @@ impl LocalDhcp {
         self.root.join(network_id)
     }
 
-    /// The networks whose files are here (served, or left by a crash).
+    /// The networks whose files are here (served, or left by a crash):
+    /// directories named by a network id, nothing else under the root.
     pub fn networks(&self) -> Vec<String> {
         let Ok(entries) = std::fs::read_dir(&self.root) else { return Vec::new() };
-        entries.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect()
+        let is_id = |n: &str| n.len() == 36 && n.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+        entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().is_dir())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| is_id(n))
+            .collect()
     }
 
     /// Serves `net` on its DHCP port `port` (one of `net.ports`, bound to
@@ -101,6 +108,7 @@ impl LocalDhcp {
         match process::running(&dir) {
             Some((_, args)) if args == cmd && !changed => return Ok(Served::Unchanged),
             Some((pid, args)) if args == cmd => {
+                self.release_unused(net, port, &dir).await;
                 process::reload(pid)?;
                 return Ok(Served::Reloaded);
             }
@@ -109,9 +117,40 @@ impl LocalDhcp {
         }
         let leases = dir.join("leases");
         let existing = std::fs::read_to_string(&leases).unwrap_or_default();
-        write_if_changed(&leases, &dnsmasq::initial_leases(net, &self.options, &existing))?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        write_if_changed(&leases, &dnsmasq::initial_leases(net, &self.options, &existing, now))?;
         process::start(&device::namespace_name(&net.id), &cmd).await?;
         Ok(Served::Started)
+    }
+
+    /// Gives back (`dhcp_release`, from dnsmasq-utils) the leases of ports
+    /// that went, so their addresses can go to new ports at once. Without
+    /// the tool, an address comes free when its lease ends.
+    async fn release_unused(&self, net: &DhcpNetwork, port: &DhcpPort, dir: &Path) {
+        let leases = std::fs::read_to_string(dir.join("leases")).unwrap_or_default();
+        let namespace = device::namespace_name(&net.id);
+        let device = device::device_name(&port.id);
+        for (ip, mac, client_id) in dnsmasq::unused_leases(net, &self.options, &leases) {
+            let mut cmd = match netdev::command_in(&namespace, "dhcp_release") {
+                Ok(cmd) => cmd,
+                Err(e) => {
+                    tracing::warn!(network = %net.id, error = %e, "cannot release unused leases");
+                    return;
+                }
+            };
+            cmd.args([device.as_str(), ip.as_str(), mac.as_str()]).args(client_id.as_deref());
+            match cmd.output().await {
+                Ok(out) if out.status.success() => tracing::debug!(network = %net.id, %ip, %mac, "lease released"),
+                Ok(out) => tracing::warn!(network = %net.id, %ip, status = %out.status, "dhcp_release failed"),
+                Err(e) => {
+                    tracing::warn!(network = %net.id, error = %e, "dhcp_release (dnsmasq-utils) cannot run");
+                    return;
+                }
+            }
+        }
     }
 
     /// Stops serving the network: dnsmasq stopped, the namespace (and the

@@ -113,7 +113,16 @@ pub async fn host_network(net: &Network, agent_id: &str, network_id: &str) -> Re
             format!("The network {network_id} has been already hosted by the DHCP Agent {agent_id}."),
         ));
     }
-    w.commit().await
+    w.commit().await?;
+    tell_dhcp_agents(net, network_id).await;
+    Ok(())
+}
+
+/// The DHCP agents hear that the network has a new agent, which starts
+/// serving it.
+async fn tell_dhcp_agents(net: &Network, network_id: &str) {
+    let payload = json!({"network": {"id": network_id}});
+    net.notifier.dhcp(crate::agents::DhcpEvent::NetworkUpdate, payload).await;
 }
 
 pub async fn unhost_network(net: &Network, agent_id: &str, network_id: &str) -> Result<()> {

@@ -46,23 +46,25 @@ async fn agent_on(net: &Network, host: &str) -> Result<Option<Record>> {
 pub async fn active_networks(net: &Network, host: &str) -> Result<Vec<DhcpNetwork>> {
     let Some(agent) = agent_on(net, host).await? else { return Ok(Vec::new()) };
     if is_alive(net, &agent) && agent.flag("admin_state_up") {
+        // Read under the write lock, so two agents starting together (or a
+        // subnet being made) never both take a network.
+        let mut w = Txn::begin(net).await?;
         let served: std::collections::BTreeSet<String> =
             net.store.agent_bindings().await?.into_iter().map(|(_, resource)| resource).collect();
         let unserved: std::collections::BTreeSet<String> = net
             .store
-            .list(&SUBNET, None)
+            .list_in(w.conn(), &SUBNET, None)
             .await?
             .into_iter()
             .filter(|s| s.flag("enable_dhcp"))
             .filter_map(|s| s.str("network_id").map(String::from))
             .filter(|n| !served.contains(n))
             .collect();
+        for network_id in &unserved {
+            net.store.bind_agent(w.conn(), &agent.id, network_id).await?;
+        }
+        w.commit().await?;
         if !unserved.is_empty() {
-            let mut w = Txn::begin(net).await?;
-            for network_id in &unserved {
-                net.store.bind_agent(w.conn(), &agent.id, network_id).await?;
-            }
-            w.commit().await?;
             tracing::info!(host, networks = unserved.len(), "gave the DHCP agent the networks no agent served");
         }
     }

@@ -104,7 +104,14 @@ pub async fn delete(net: &Network, network: &Record) -> Result<()> {
         super::floatingips::delete_unassociated(net, id).await?;
     }
     let mut w = Txn::begin(net).await?;
-    let ports = net.store.list_in(w.conn(), &PORT, Some(("network_id", id))).await?;
+    let mut ports = net.store.list_in(w.conn(), &PORT, Some(("network_id", id))).await?;
+    // A DHCP agent may have made its port again since (it heard of the
+    // first one going): it goes in this transaction.
+    for p in ports.iter().filter(|p| p.str("device_owner") == Some("network:dhcp")) {
+        super::ports::delete_in(net, w.conn(), p).await?;
+        w.record(Change::PortDeleted(p.clone()));
+    }
+    ports.retain(|p| p.str("device_owner") != Some("network:dhcp"));
     if !ports.is_empty() {
         return Err(NetworkError::conflict(
             "NetworkInUse",

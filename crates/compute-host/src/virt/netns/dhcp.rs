@@ -63,7 +63,8 @@ fn pid_file(home: &Path, interface: &str) -> PathBuf {
 fn running(home: &Path, interface: &str) -> Option<i32> {
     let pid: i32 = std::fs::read_to_string(pid_file(home, interface)).ok()?.trim().parse().ok()?;
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    String::from_utf8_lossy(&cmdline).contains(&home.display().to_string()).then_some(pid)
+    let cmdline = String::from_utf8_lossy(&cmdline);
+    (cmdline.contains("udhcpc") && cmdline.contains(&home.display().to_string())).then_some(pid)
 }
 
 /// Starts the interface's client in `namespace` unless it runs, and waits
@@ -105,7 +106,10 @@ pub fn signal_all(home: &Path, signal: Signal) {
 /// goes or the next lease replaces it).
 pub fn stop(home: &Path, interface: &str) {
     if let Some(pid) = running(home, interface) {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGTERM);
+        let pid = nix::unistd::Pid::from_raw(pid);
+        let _ = nix::sys::signal::kill(pid, Signal::SIGTERM);
+        // A paused instance's client is stopped: let it take the signal.
+        let _ = nix::sys::signal::kill(pid, Signal::SIGCONT);
     }
     let _ = std::fs::remove_file(pid_file(home, interface));
 }

@@ -136,6 +136,8 @@ impl NetnsDriver {
     fn stop_httpd(&self, i: &Instance) {
         if let Some(pid) = self.httpd(i) {
             let _ = nix_kill(pid, Signal::SIGTERM);
+            // A paused instance's server is stopped: let it take the signal.
+            let _ = nix_kill(pid, Signal::SIGCONT);
             self.console(i, "httpd: stopped");
         }
         let _ = std::fs::remove_file(self.home(i).join("httpd.pid"));
