@@ -139,23 +139,28 @@ pub(crate) fn report(
     tokio::spawn(async move {
         let mut first = true;
         loop {
-            // oslo's nesting: the argument `agent_state` holds `{"agent_state": {...}}`.
-            let state = json!({"agent_state": {
-                "agent_type": identity.agent_type,
-                "binary": identity.binary,
-                "topic": identity.topic,
-                "host": host,
-                "configurations": configurations,
-                "availability_zone": identity.availability_zone,
-                "start_flag": first,
-            }});
-            match reports.report_state(&ReportState { agent_state: state, time: None }).await {
+            match reports.report_state(&state_report(&identity, &host, &configurations, first)).await {
                 Ok(_) => first = false,
                 Err(e) => tracing::warn!(agent = %identity.agent_type, error = %e, "state report failed"),
             }
             tokio::time::sleep(identity.report_interval).await;
         }
     })
+}
+
+/// One state report of the agent on `host` (`start_flag` on its first).
+pub(crate) fn state_report(identity: &AgentIdentity, host: &str, configurations: &Value, first: bool) -> ReportState {
+    // oslo's nesting: the argument `agent_state` holds `{"agent_state": {...}}`.
+    let state = json!({"agent_state": {
+        "agent_type": identity.agent_type,
+        "binary": identity.binary,
+        "topic": identity.topic,
+        "host": host,
+        "configurations": configurations,
+        "availability_zone": identity.availability_zone,
+        "start_flag": first,
+    }});
+    ReportState { agent_state: state, time: None }
 }
 
 /// The notifications, turned into events for the loop.

@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::{LocalDhcp, Served};
-use crate::agent::{report, AgentIdentity};
+use crate::agent::{report, state_report, AgentIdentity};
 
 /// A DHCP agent serving one host.
 pub struct DhcpAgent {
@@ -51,16 +51,7 @@ impl DhcpAgent {
         // The server learns of the agent before its first resync, so the
         // networks no agent serves are given to it then.
         let reports = PluginReportsClient::new(&bus);
-        let first = json!({"agent_state": {
-            "agent_type": self.identity.agent_type,
-            "binary": self.identity.binary,
-            "topic": self.identity.topic,
-            "host": self.host,
-            "configurations": configurations,
-            "availability_zone": self.identity.availability_zone,
-            "start_flag": true,
-        }});
-        if let Err(e) = reports.report_state(&ReportState { agent_state: first, time: None }).await {
+        if let Err(e) = reports.report_state(&state_report(&self.identity, &self.host, &configurations, true)).await {
             tracing::warn!(error = %e, "first state report failed");
         }
         let mut tasks = vec![report(self.identity.clone(), self.host.clone(), configurations, reports)];
